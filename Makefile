@@ -1,0 +1,34 @@
+# The two set-up commands of the README: `make run` and `make test`. Both are idempotent;
+# scripts/setup installs only what changed since the last run.
+PORT ?= 8080
+HOST ?= 127.0.0.1
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install check unit demo bench-overhead lock clean
+
+run: install
+	$(BIN)/turnout serve --host $(HOST) --port $(PORT)
+
+test: install
+	scripts/setup --redis
+	scripts/check
+	scripts/test
+
+install:
+	scripts/setup
+
+check: install
+	scripts/check
+
+demo: install
+	$(BIN)/turnout demo --port $(PORT)
+
+bench-overhead: install
+	$(BIN)/python -m benchmarks.proxy_overhead
+
+lock: install
+	$(BIN)/pip freeze --exclude-editable | grep -v '^turnout' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage build

@@ -1,0 +1,93 @@
+"""The composition root: `create_app(settings)` wires every component, once, in its lifespan.
+
+The lifespan opens shared state, then the provider clients, and closes them in reverse order.
+Tests, benchmarks and the CLI build the service through this module and no other way.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from service.components import Components
+from service.gateway.failover import Gateway
+from service.gateway.providers import OpenAICompatibleAdapter
+from service.gateway.upstream import UpstreamClient
+from service.http.dependencies import components
+from service.http.error_handlers import exception_handlers
+from service.http.handlers import ROUTE_HANDLERS
+from service.http.request_id import add_request_id
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.policy.selector import Selector
+from service.router import Router
+from service.routing.pipeline import Pipeline
+from service.routing.rules import RuleTier
+from service.state import open_state
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from service.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_router(settings: Settings, catalog: Catalog, metrics: Metrics) -> Router:
+    """The decision side alone, for the service and for ``turnout route``."""
+    pipeline = Pipeline(catalog, [RuleTier(settings.rules)], settings.default_route)
+    return Router(pipeline, Selector(catalog), metrics)
+
+
+def report_unavailable(settings: Settings) -> None:
+    """Log, once at start-up, each provider that lacks its API key."""
+    for provider in settings.providers:
+        if not provider.available:
+            logger.warning(
+                "provider %s is unavailable: environment variable %s is not set",
+                provider.name,
+                provider.api_key_env,
+            )
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the ASGI app for ``settings``. Nothing is opened until the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            state = open_state(settings.state)
+            stack.push_async_callback(state.aclose)
+            clients: dict[str, UpstreamClient] = {}
+            for provider in settings.providers:
+                client = UpstreamClient(provider, OpenAICompatibleAdapter(provider))
+                stack.push_async_callback(client.aclose)
+                clients[provider.name] = client
+            catalog = Catalog(settings)
+            metrics = Metrics()
+            app.state.components = Components(
+                settings=settings,
+                catalog=catalog,
+                router=build_router(settings, catalog, metrics),
+                gateway=Gateway(clients, metrics, settings.gateway.total_timeout_s),
+                metrics=metrics,
+                state=state,
+            )
+            report_unavailable(settings)
+            yield
+
+    return Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        lifespan=[lifespan],
+        dependencies={"components": Provide(components, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        before_send=[add_request_id],
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=None,
+        logging_config=None,  # logging belongs to the process (the CLI), not to the app
+        debug=False,
+    )

@@ -1,0 +1,144 @@
+"""The ``turnout`` command: ``serve``, ``route`` and ``demo``.
+
+Without ``--config`` the shipped default config is used. This is a sync entry point: it starts
+the event loop (through uvicorn or ``anyio.run``) and never runs inside one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import anyio
+import msgspec
+import uvicorn
+
+from service.app import build_router, create_app
+from service.config import load_settings, process_environ
+from service.errors import ConfigError, RequestError
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from service.config import Settings
+
+logger = logging.getLogger("turnout")
+
+_ENCODER: Final = msgspec.json.Encoder()
+_LINE: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turnout", description="A semantic router for LLM traffic."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the OpenAI-compatible API")
+    serve.add_argument("--config", type=Path, help="YAML config (default: the shipped one)")
+    serve.add_argument("--host", help="bind address (default: from the config)")
+    serve.add_argument("--port", type=int, help="port (default: from the config)")
+
+    route = commands.add_parser("route", help="print routing decisions, without calling models")
+    route.add_argument("--config", type=Path, help="YAML config (default: the shipped one)")
+    source = route.add_mutually_exclusive_group(required=True)
+    source.add_argument("text", nargs="?", help="one prompt")
+    source.add_argument("--file", type=Path, help='JSONL of {"text": ...} or {"messages": [...]}')
+    route.add_argument("--json", action="store_true", help="print each decision as a JSON line")
+
+    demo = commands.add_parser("demo", help="serve the router over simulated local upstreams")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            settings = load_settings(args.config, process_environ())
+            serve(settings, host=args.host, port=args.port)
+            return 0
+        if args.command == "route":
+            settings = load_settings(args.config, process_environ())
+            lines = _prompts(args.text, args.file)
+            return anyio.run(_route, settings, lines, args.json, sys.stdout)
+        from service.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
+
+        run_demo(host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"turnout: config error: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve ``settings`` with uvicorn (uvloop, httptools) until interrupted."""
+    server = settings.server
+    uvicorn.run(
+        create_app(settings),
+        host=host or server.host,
+        port=server.port if port is None else port,
+        loop="uvloop",
+        http="httptools",
+        access_log=server.access_log,
+        log_level="info",
+    )
+
+
+def _prompts(text: str | None, file: Path | None) -> list[bytes]:
+    if file is None:
+        return [_body({"text": text})]
+    try:
+        raw = file.read_bytes().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from exc
+    return [_body(_line(file, number, line)) for number, line in enumerate(raw, 1) if line.strip()]
+
+
+def _line(file: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        return _LINE.decode(line)
+    except msgspec.MsgspecError as exc:
+        raise ConfigError(f"{file}:{number}: not a JSON object: {exc}") from exc
+
+
+def _body(line: dict[str, Any]) -> bytes:
+    """A chat body for a prompt line: ``text`` becomes one user message."""
+    if "text" in line:
+        line = {
+            "model": line.get("model", "auto"),
+            "messages": [{"role": "user", "content": line["text"]}],
+        }
+    return _ENCODER.encode({"model": "auto", **line})
+
+
+async def _route(settings: Settings, bodies: Iterable[bytes], as_json: bool, out: TextIO) -> int:
+    catalog = Catalog(settings)
+    router = build_router(settings, catalog, Metrics())
+    status = 0
+    for number, body in enumerate(bodies, 1):
+        try:
+            routed = await router.route(body)
+        except RequestError as exc:
+            status = 1
+            out.write(_ENCODER.encode({"error": f"prompt {number}: {exc.message}"}).decode() + "\n")
+            continue
+        payload = routed.payload()
+        if as_json:
+            out.write(_ENCODER.encode(payload).decode() + "\n")
+        else:
+            out.write(
+                f"{payload['route']}\t{payload['model']}\t{payload['tier']}\t"
+                f"{payload['confidence']:.2f}\t{payload['explanation']}\n"
+            )
+    return status

@@ -1,0 +1,282 @@
+"""Typed settings: the YAML config's shape, its validation, and the only reader of the environment.
+
+`load_settings` decodes the file into one frozen `Settings` tree, resolves provider API keys from
+the environment mapping it is given, and checks cross-field invariants. Every error names the key
+that caused it, e.g. ``routes[2].targets[0]: unknown provider 'opena'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+import msgspec
+
+from service.errors import ConfigError
+from service.validation import describe
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+Capability = Literal["tools", "json", "vision"]
+Backend = Literal["memory", "redis"]
+MatchScope = Literal["last_user", "any"]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+DEFAULT_CONFIG: Final = "defaults/config.yaml"
+RESERVED_MODEL: Final = "auto"
+
+
+class Secret:
+    """A secret string whose ``repr`` and ``str`` are masked, so it never reaches a log."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it (an auth header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every settings type: immutable, keyword-only, unknown keys rejected."""
+
+
+class ServerSettings(_Settings, frozen=True, kw_only=True):
+    """Where and how the HTTP server listens."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    access_log: bool = False
+
+
+class StateSettings(_Settings, frozen=True, kw_only=True):
+    """Shared state: in-process (one replica) or Redis (any number of replicas)."""
+
+    backend: Backend = "memory"
+    url: str = "redis://127.0.0.1:6379/0"
+    timeout_ms: Positive = 50.0
+
+
+class TimeoutSettings(_Settings, frozen=True, kw_only=True):
+    """Per-provider httpx timeouts, in seconds."""
+
+    connect: Positive = 5.0
+    read: Positive = 60.0
+    write: Positive = 10.0
+    pool: Positive = 5.0
+
+
+class ModelSettings(_Settings, frozen=True, kw_only=True):
+    """One upstream model, with its published prices and limits."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    input_per_mtok: NonNegative
+    output_per_mtok: NonNegative
+    context_window: Annotated[int, msgspec.Meta(gt=0)]
+    capabilities: frozenset[Capability] = frozenset()
+
+
+class ProviderSettings(_Settings, frozen=True, kw_only=True):
+    """An OpenAI-compatible endpoint and the models it serves."""
+
+    name: Name
+    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    api_key_env: str | None = None
+    api_key: Secret | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    models: tuple[ModelSettings, ...]
+    timeouts: TimeoutSettings = TimeoutSettings()
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
+
+    @property
+    def available(self) -> bool:
+        """False when the provider needs a key whose variable is unset."""
+        return self.api_key_env is None or self.api_key is not None
+
+
+class RouteSettings(_Settings, frozen=True, kw_only=True):
+    """A named kind of request and the models that should serve it, in preference order."""
+
+    name: Name
+    description: str = ""
+    targets: tuple[str, ...]
+
+
+class RuleSettings(_Settings, frozen=True, kw_only=True):
+    """A fast-path rule: a regex or a keyword list that sends a request to a route."""
+
+    name: Name
+    route: str
+    regex: str | None = None
+    keywords: tuple[str, ...] = ()
+    match: MatchScope = "last_user"
+
+
+class GatewaySettings(_Settings, frozen=True, kw_only=True):
+    """Upstream behaviour shared by all providers."""
+
+    total_timeout_s: Positive = 300.0
+
+
+class Settings(_Settings, frozen=True, kw_only=True):
+    """The whole configuration. Defaults live here, not in the code that reads it."""
+
+    server: ServerSettings = ServerSettings()
+    state: StateSettings = StateSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    providers: tuple[ProviderSettings, ...]
+    routes: tuple[RouteSettings, ...]
+    rules: tuple[RuleSettings, ...] = ()
+    default_route: str
+
+
+def default_config_path() -> Path:
+    """The config shipped with the package, used when no ``--config`` is given."""
+    return Path(str(resources.files("service").joinpath(DEFAULT_CONFIG)))
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read, validate and resolve the config file.
+
+    Args:
+        path: the YAML file; None for the shipped default.
+        environ: the environment, from which provider API keys are read.
+
+    Raises:
+        ConfigError: the file is missing, malformed, or breaks an invariant.
+    """
+    path = path or default_config_path()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    return parse_settings(data, environ, source=str(path))
+
+
+def parse_settings(
+    data: bytes, environ: Mapping[str, str], *, source: str = "<config>"
+) -> Settings:
+    """Decode and validate config YAML held in memory (see `load_settings`)."""
+    try:
+        settings = msgspec.yaml.decode(data, type=Settings, dec_hook=_refuse_secret)
+    except msgspec.ValidationError as exc:
+        path, reason = describe(exc)
+        raise ConfigError(f"{source}: {path}: {reason}" if path else f"{source}: {reason}") from exc
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    problems = list(_check(settings))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return _resolve_secrets(settings, environ)
+
+
+def _refuse_secret(type_: type, obj: Any) -> Any:
+    if type_ is Secret:
+        raise ValueError("secrets come only from the environment: name a variable in api_key_env")
+    raise NotImplementedError
+
+
+def _check(settings: Settings) -> list[str]:
+    """Cross-field invariants, each problem naming its key."""
+    problems: list[str] = []
+    models: dict[str, set[str]] = {}
+    for i, provider in enumerate(settings.providers):
+        if provider.name in models:
+            problems.append(f"providers[{i}].name: duplicate provider '{provider.name}'")
+        ids = [model.id for model in provider.models]
+        models[provider.name] = set(ids)
+        if not ids:
+            problems.append(f"providers[{i}].models: a provider needs at least one model")
+        problems += [
+            f"providers[{i}].models[{j}].id: duplicate model '{model_id}'"
+            for j, model_id in enumerate(ids)
+            if model_id in ids[:j]
+        ]
+    problems += _check_routes(settings, models)
+    problems += _check_rules(settings)
+    if not settings.providers:
+        problems.append("providers: at least one provider is needed")
+    return problems
+
+
+def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[str]:
+    problems: list[str] = []
+    names = [route.name for route in settings.routes]
+    for i, route in enumerate(settings.routes):
+        if route.name == RESERVED_MODEL or route.name in names[:i]:
+            problems.append(f"routes[{i}].name: '{route.name}' is reserved or already used")
+        if not route.targets:
+            problems.append(f"routes[{i}].targets: a route needs at least one target")
+        for j, target in enumerate(route.targets):
+            provider, _, model = target.partition("/")
+            key = f"routes[{i}].targets[{j}]"
+            if not model:
+                problems.append(f"{key}: expected 'provider/model', got '{target}'")
+            elif provider not in models:
+                problems.append(f"{key}: unknown provider '{provider}'")
+            elif model not in models[provider]:
+                problems.append(f"{key}: provider '{provider}' has no model '{model}'")
+    if settings.default_route not in names:
+        problems.append(f"default_route: unknown route '{settings.default_route}'")
+    return problems
+
+
+def _check_rules(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    routes = {route.name for route in settings.routes}
+    names = [rule.name for rule in settings.rules]
+    for i, rule in enumerate(settings.rules):
+        key = f"rules[{i}]"
+        if rule.name in names[:i]:
+            problems.append(f"{key}.name: duplicate rule '{rule.name}'")
+        if rule.route not in routes:
+            problems.append(f"{key}.route: unknown route '{rule.route}'")
+        if (rule.regex is None) == (not rule.keywords):
+            problems.append(f"{key}: give exactly one of 'regex' or 'keywords'")
+        if any(not keyword.strip() for keyword in rule.keywords):
+            problems.append(f"{key}.keywords: empty keyword")
+        if rule.regex is not None:
+            try:
+                re.compile(rule.regex)
+            except re.error as exc:
+                problems.append(
+                    f"{key}.regex: invalid regular expression in rule '{rule.name}': {exc}"
+                )
+    return problems
+
+
+def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    providers = tuple(
+        msgspec.structs.replace(provider, api_key=Secret(environ[provider.api_key_env]))
+        if provider.api_key_env and environ.get(provider.api_key_env)
+        else provider
+        for provider in settings.providers
+    )
+    return msgspec.structs.replace(settings, providers=providers)
+
+
+def process_environ() -> Mapping[str, str]:
+    """The process environment: the one read of ``os.environ``, for the CLI to hand on."""
+    return os.environ

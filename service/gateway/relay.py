@@ -1,0 +1,82 @@
+"""Response shaping on the way back: the chosen ``provider/model`` goes into the body's ``model``.
+
+JSON bodies and each SSE event are rewritten at the top level only (other fields stay raw bytes);
+a body that is not a JSON object passes through untouched. SSE is relayed event by event, as soon
+as each event is complete, without buffering the stream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import msgspec
+
+from service.gateway.upstream import map_httpx_errors
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import httpx
+
+_FIELDS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENCODER: Final = msgspec.json.Encoder()
+_EVENT_END: Final = re.compile(rb"\r?\n\r?\n")
+_DATA: Final = b"data:"
+
+
+def rewrite_model(body: bytes, model: str) -> bytes:
+    """``body`` with its top-level ``model`` set to ``model``; unchanged if it has none."""
+    try:
+        fields = _FIELDS.decode(body)
+    except msgspec.MsgspecError:
+        return body
+    if "model" not in fields:
+        return body
+    fields["model"] = msgspec.Raw(_ENCODER.encode(model))
+    return _ENCODER.encode(fields)
+
+
+def _rewrite_event(event: bytes, model: str) -> bytes:
+    lines = event.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(_DATA):
+            payload = line[len(_DATA) :].strip()
+            if payload.startswith(b"{"):
+                lines[i] = b"data: " + rewrite_model(payload, model)
+    return b"\n".join(lines)
+
+
+async def relay_sse(response: httpx.Response, model: str) -> AsyncIterator[bytes]:
+    """Relay an upstream SSE response with ``model`` rewritten; always closes the response.
+
+    Closing an unfinished response drops its connection, which is how a client's disconnect
+    cancels the upstream request.
+
+    Raises:
+        UpstreamError: the upstream connection broke mid-stream.
+    """
+    try:
+        with map_httpx_errors(model):
+            async for events in _events(response.aiter_bytes(), model):
+                yield events
+    finally:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
+
+
+async def _events(chunks: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        out: list[bytes] = []
+        start = 0
+        for end in _EVENT_END.finditer(pending):
+            out.append(_rewrite_event(pending[start : end.start()], model) + b"\n\n")
+            start = end.end()
+        if out:
+            pending = pending[start:]
+            yield b"".join(out)
+    if pending:
+        yield pending

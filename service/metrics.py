@@ -1,0 +1,67 @@
+"""Prometheus metrics, in a registry owned by one app instance (no process-global registry)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from service.errors import UpstreamError
+    from service.policy.catalog import Target
+
+LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+DECISION_BUCKETS: Final = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """The service's counters and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter(
+            "turnout_requests",
+            "Chat-completion requests by route, model, deciding tier and HTTP status.",
+            ["route", "model", "tier", "status"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "turnout_request_duration_seconds",
+            "Time from request to the last byte of the response, by route, model and tier.",
+            ["route", "model", "tier"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._decision = Histogram(
+            "turnout_decision_duration_seconds",
+            "Time to decide a request's route, by the tier that decided.",
+            ["tier"],
+            buckets=DECISION_BUCKETS,
+            registry=self.registry,
+        )
+        self._upstream_errors = Counter(
+            "turnout_upstream_errors",
+            "Failed upstream attempts by provider, model and kind of failure.",
+            ["provider", "model", "kind"],
+            registry=self.registry,
+        )
+
+    def request(self, *, route: str, model: str, tier: str, status: int, seconds: float) -> None:
+        """Count one finished request and its latency."""
+        self._requests.labels(route, model, tier, str(status)).inc()
+        self._latency.labels(route, model, tier).observe(seconds)
+
+    def decision(self, tier: str, seconds: float) -> None:
+        """Record how long a decision took."""
+        self._decision.labels(tier).observe(seconds)
+
+    def upstream_error(self, target: Target, exc: UpstreamError) -> None:
+        """Count a failed upstream attempt."""
+        status = getattr(exc, "upstream_status", None)
+        kind = f"status_{status}" if status else (exc.code or type(exc).__name__)
+        self._upstream_errors.labels(target.provider.name, target.model.id, kind).inc()
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,80 @@
+"""`Router`: from a request body to a decision and its candidates, and the decision's JSON form.
+
+It is what ``POST /v1/route``, chat completions and ``turnout route`` share, so the three can
+never disagree about a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Final
+
+from service.http.body import decode_chat
+from service.routing.analyze import analyze
+
+if TYPE_CHECKING:
+    from service.http.body import ChatRequest, Fields
+    from service.metrics import Metrics
+    from service.policy.catalog import Target
+    from service.policy.selector import Selector
+    from service.routing.analyze import RoutingInput
+    from service.routing.decision import Decision
+    from service.routing.pipeline import Pipeline
+
+MS: Final = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A decoded request and where it goes."""
+
+    fields: Fields
+    chat: ChatRequest
+    inp: RoutingInput
+    decision: Decision
+    candidates: tuple[Target, ...]
+    decision_ms: float
+
+    def payload(self) -> dict[str, Any]:
+        """The decision as ``/v1/route`` and ``turnout route --json`` answer it."""
+        usable = [target for target in self.candidates if target.provider.available]
+        chosen = (usable or list(self.candidates))[0]
+        decision = self.decision
+        return {
+            "route": decision.route,
+            "model": chosen.id,
+            "provider": chosen.provider.name,
+            "tier": decision.tier,
+            "confidence": decision.confidence,
+            "candidates": [
+                {"model": t.id, "provider": t.provider.name, "available": t.provider.available}
+                for t in self.candidates
+            ],
+            "explanation": decision.reason,
+            "timings_ms": {**decision.timings_ms, "total": self.decision_ms},
+        }
+
+
+class Router:
+    """Decodes, analyzes, decides and picks candidates; records the decision's latency."""
+
+    def __init__(self, pipeline: Pipeline, selector: Selector, metrics: Metrics) -> None:
+        self._pipeline = pipeline
+        self._selector = selector
+        self._metrics = metrics
+
+    async def route(self, body: bytes) -> Routed:
+        """Route one chat-completions body.
+
+        Raises:
+            RequestError: the body is invalid, names an unknown model, or no model can take it.
+        """
+        started = perf_counter()
+        fields, chat = decode_chat(body)
+        inp = analyze(chat)
+        decision = await self._pipeline.decide(chat.model, inp)
+        candidates = self._selector.candidates(decision, inp)
+        elapsed = perf_counter() - started
+        self._metrics.decision(decision.tier, elapsed)
+        return Routed(fields, chat, inp, decision, candidates, elapsed * MS)

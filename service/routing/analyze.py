@@ -1,0 +1,75 @@
+"""Builds the `RoutingInput` of a request: the text to classify and the facts policy needs.
+
+It owns what gets looked at (the last user turn, every message's text for ``match: any``),
+the token estimate and the request's needs (vision, tools, JSON mode). It does not decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from service.http.body import ChatRequest, Message
+
+CHARS_PER_TOKEN: Final = 4
+IMAGE_TOKENS: Final = 765  # OpenAI's cost of one high-detail 512px tile set; a fair upper guess
+JSON_FORMATS: Final = frozenset({"json_object", "json_schema"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingInput:
+    """What the decision tiers and the policy read about one request."""
+
+    text: str
+    """The last user turn's text: what rules and classifiers look at first."""
+    texts: tuple[str, ...]
+    """Every message's text, in order, for rules that match any message."""
+    token_estimate: int
+    has_images: bool
+    needs_tools: bool
+    needs_json: bool
+    output_limit: int | None
+    user: str | None
+
+
+def message_text(message: Message) -> str:
+    """The text of a message: its string content, or its text parts joined by newlines."""
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.text for part in content if part.text)
+
+
+def analyze(request: ChatRequest) -> RoutingInput:
+    """Read a decoded request once and keep what routing needs."""
+    texts = tuple(message_text(message) for message in request.messages)
+    last_user = next(
+        (
+            text
+            for message, text in zip(reversed(request.messages), reversed(texts), strict=True)
+            if message.role == "user"
+        ),
+        texts[-1],
+    )
+    images = sum(
+        1
+        for message in request.messages
+        if not isinstance(message.content, str) and message.content is not None
+        for part in message.content
+        if part.type == "image_url"
+    )
+    chars = sum(len(text) for text in texts)
+    format_type = request.response_format.type if request.response_format else None
+    return RoutingInput(
+        text=last_user,
+        texts=texts,
+        token_estimate=chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + 4 * len(texts),
+        has_images=images > 0,
+        needs_tools=bool(request.tools),
+        needs_json=format_type in JSON_FORMATS,
+        output_limit=request.output_limit,
+        user=request.user,
+    )

@@ -1,0 +1,43 @@
+"""The vocabulary of a routing decision: tiers, a tier's match, and the final `Decision`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    """Which tier decided. Tiers run in this order; the first that matches wins."""
+
+    EXPLICIT = "explicit"
+    SESSION = "session"
+    RULE = "rule"
+    CACHE = "cache"
+    SEMANTIC = "semantic"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """A tier's answer: this route, this sure, for this reason."""
+
+    route: str
+    tier: Tier
+    confidence: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a request goes.
+
+    ``route`` is None only when the client pinned a model (``provider/model``); then ``pinned``
+    names it and policy does not choose.
+    """
+
+    route: str | None
+    tier: Tier
+    confidence: float
+    reason: str
+    pinned: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)

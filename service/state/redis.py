@@ -1,0 +1,36 @@
+"""Redis-backed state, shared by every replica; redis errors stop here."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+class RedisState:
+    """A Redis connection pool whose every call has a deadline."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+
+    async def ping(self) -> bool:
+        """Whether Redis answers PING within the timeout."""
+        with anyio.move_on_after(self._timeout_s):
+            try:
+                return bool(await self.client.ping())
+            except (RedisError, OSError) as exc:
+                logger.warning("redis unreachable: %s", exc)
+        return False
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self.client.aclose()

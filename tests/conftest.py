@@ -1,0 +1,141 @@
+"""Shared fixtures: simulated upstreams over loopback, a served router, a real Redis."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from service.app import create_app
+from service.config import Settings, parse_settings
+from service.demo.upstream import SimulatedUpstream
+from tests.fakes.redis import redis_server
+from tests.fakes.server import closed_port, serve_in_thread
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ENVIRON = {"ALPHA_KEY": "sk-alpha-secret", "HOME": "/nonexistent"}
+
+CONFIG = """
+server: {{max_body_bytes: 65536}}
+gateway: {{total_timeout_s: 5}}
+providers:
+  - name: alpha
+    base_url: {alpha}/v1
+    api_key_env: ALPHA_KEY
+    headers: {{x-alpha-version: "2"}}
+    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    models:
+      - id: a-large
+        input_per_mtok: 3
+        output_per_mtok: 15
+        context_window: 200000
+        capabilities: [tools, json, vision]
+      - id: a-small
+        input_per_mtok: 0.1
+        output_per_mtok: 0.4
+        context_window: 8000
+        capabilities: [tools, json]
+  - name: beta
+    base_url: {beta}/v1
+    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    models:
+      - id: b-large
+        input_per_mtok: 2
+        output_per_mtok: 8
+        context_window: 128000
+        capabilities: [tools, json, vision]
+      - id: b-small
+        input_per_mtok: 0.2
+        output_per_mtok: 0.6
+        context_window: 16000
+  - name: dead
+    base_url: http://127.0.0.1:{dead}/v1
+    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    models:
+      - id: d-model
+        input_per_mtok: 1
+        output_per_mtok: 1
+        context_window: 8000
+  - name: locked
+    base_url: {alpha}/v1
+    api_key_env: LOCKED_KEY
+    models:
+      - id: l-model
+        input_per_mtok: 1
+        output_per_mtok: 1
+        context_window: 8000
+routes:
+  - {{name: code, description: programming, targets: [alpha/a-large, beta/b-large]}}
+  - {{name: chat, targets: [beta/b-small, alpha/a-small]}}
+  - {{name: fallback, targets: [dead/d-model, beta/b-large]}}
+  - {{name: pair, targets: [alpha/a-small, beta/b-large]}}
+  - {{name: sealed, targets: [locked/l-model]}}
+  - {{name: general, targets: [alpha/a-small, beta/b-large]}}
+rules:
+  - {{name: code-fence, regex: "```", route: code}}
+  - {{name: greeting, keywords: [hello, good morning], route: chat}}
+  - {{name: history, keywords: [legacy system], route: pair, match: any}}
+default_route: general
+"""
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server(required=os.environ.get("CI") == "true") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def alpha_upstream() -> Iterator[tuple[SimulatedUpstream, str]]:
+    upstream = SimulatedUpstream("alpha")
+    with serve_in_thread(upstream) as url:
+        yield upstream, url
+
+
+@pytest.fixture(scope="session")
+def beta_upstream() -> Iterator[tuple[SimulatedUpstream, str]]:
+    upstream = SimulatedUpstream("beta")
+    with serve_in_thread(upstream) as url:
+        yield upstream, url
+
+
+@pytest.fixture
+def alpha(alpha_upstream: tuple[SimulatedUpstream, str]) -> Iterator[SimulatedUpstream]:
+    upstream = alpha_upstream[0]
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+@pytest.fixture
+def beta(beta_upstream: tuple[SimulatedUpstream, str]) -> Iterator[SimulatedUpstream]:
+    upstream = beta_upstream[0]
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+@pytest.fixture(scope="session")
+def config_text(
+    alpha_upstream: tuple[SimulatedUpstream, str], beta_upstream: tuple[SimulatedUpstream, str]
+) -> str:
+    return CONFIG.format(alpha=alpha_upstream[1], beta=beta_upstream[1], dead=closed_port())
+
+
+@pytest.fixture(scope="session")
+def settings(config_text: str) -> Settings:
+    return parse_settings(config_text.encode(), ENVIRON)
+
+
+@pytest.fixture(scope="session")
+def router_url(settings: Settings) -> Iterator[str]:
+    with serve_in_thread(create_app(settings)) as url:
+        yield url

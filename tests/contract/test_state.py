@@ -1,0 +1,48 @@
+"""The `State` protocol, asserted once for every backend (memory and a real Redis)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from service.config import StateSettings
+from service.state import MemoryState, RedisState, open_state
+from tests.fakes.server import closed_port
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from service.state.protocol import State
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[State]:
+    if request.param == "memory":
+        settings = StateSettings()
+    else:
+        settings = StateSettings(backend="redis", url=request.getfixturevalue("redis_url"))
+    backend = open_state(settings)
+    yield backend
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_backend_answers_ping(state: State) -> None:
+    assert await state.ping()
+    assert state.backend in {"memory", "redis"}
+
+
+@pytest.mark.anyio
+async def test_open_state_picks_the_configured_backend(redis_url: str) -> None:
+    assert isinstance(open_state(StateSettings()), MemoryState)
+    backend = open_state(StateSettings(backend="redis", url=redis_url))
+    assert isinstance(backend, RedisState)
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_unreachable_redis_reports_false_within_its_timeout() -> None:
+    backend = RedisState(f"redis://127.0.0.1:{closed_port()}/0", timeout_s=0.05)
+    assert not await backend.ping()
+    await backend.aclose()

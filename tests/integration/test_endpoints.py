@@ -1,0 +1,102 @@
+"""Models, route decisions, health, readiness and metrics over HTTP."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+import msgspec
+
+from service.app import create_app
+from service.demo.upstream import Behaviour
+from tests.fakes.server import closed_port, serve_in_thread
+
+if TYPE_CHECKING:
+    from service.config import Settings
+    from service.demo.upstream import SimulatedUpstream
+
+
+def test_models_lists_auto_routes_and_targets_with_availability(router_url: str) -> None:
+    response = httpx.get(f"{router_url}/v1/models")
+    assert response.status_code == 200
+    models = {model["id"]: model for model in response.json()["data"]}
+    assert models["auto"]["kind"] == "router"
+    assert models["code"]["kind"] == "route"
+    assert models["code"]["description"] == "programming"
+    assert models["alpha/a-large"]["available"] is True
+    assert models["alpha/a-large"]["capabilities"] == ["json", "tools", "vision"]
+    assert models["locked/l-model"]["available"] is False
+    assert all(model["object"] == "model" for model in models.values())
+
+
+def test_route_decides_without_calling_upstreams(
+    router_url: str, alpha: SimulatedUpstream, beta: SimulatedUpstream
+) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
+    response = httpx.post(f"{router_url}/v1/route", json=body)
+    assert response.status_code == 200
+    decision = response.json()
+    assert decision["route"] == "chat"
+    assert decision["model"] == "beta/b-small"
+    assert decision["provider"] == "beta"
+    assert decision["tier"] == "rule"
+    assert decision["confidence"] == 1.0
+    assert [c["model"] for c in decision["candidates"]] == ["beta/b-small", "alpha/a-small"]
+    assert "greeting" in decision["explanation"]
+    assert set(decision["timings_ms"]) == {"rule", "total"}
+    assert alpha.received == beta.received == []
+
+
+def test_route_reports_unavailable_candidates(router_url: str) -> None:
+    body = {"model": "sealed", "messages": [{"role": "user", "content": "x"}]}
+    decision = httpx.post(f"{router_url}/v1/route", json=body).json()
+    assert decision["model"] == "locked/l-model"
+    assert decision["candidates"] == [
+        {"model": "locked/l-model", "provider": "locked", "available": False}
+    ]
+
+
+def test_health_and_readiness(router_url: str) -> None:
+    assert httpx.get(f"{router_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{router_url}/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["state"] == {"backend": "memory", "reachable": True}
+    assert ready["providers_available"] == 3
+
+
+def test_metrics_count_requests_decisions_and_upstream_errors(
+    router_url: str, alpha: SimulatedUpstream, beta: SimulatedUpstream
+) -> None:
+    alpha.queue(Behaviour("status", 503))
+    body = {"model": "auto", "messages": [{"role": "user", "content": "```metrics-probe```"}]}
+    assert httpx.post(f"{router_url}/v1/chat/completions", json=body).status_code == 200
+    text = httpx.get(f"{router_url}/metrics").text
+    assert (
+        'turnout_requests_total{model="beta/b-large",route="code",status="200",tier="rule"}' in text
+    )
+    assert 'turnout_request_duration_seconds_bucket{le="+Inf",model="beta/b-large"' in text
+    assert 'turnout_decision_duration_seconds_count{tier="rule"}' in text
+    assert (
+        'turnout_upstream_errors_total{kind="status_503",model="a-large",provider="alpha"}' in text
+    )
+
+
+def test_readiness_with_real_redis(settings: Settings, redis_url: str) -> None:
+    state = msgspec.structs.replace(settings.state, backend="redis", url=redis_url)
+    with serve_in_thread(create_app(msgspec.structs.replace(settings, state=state))) as url:
+        ready = httpx.get(f"{url}/readyz").json()
+    assert ready["state"] == {"backend": "redis", "reachable": True}
+
+
+def test_redis_down_degrades_readiness_but_serving_goes_on(
+    settings: Settings, beta: SimulatedUpstream
+) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    state = msgspec.structs.replace(settings.state, backend="redis", url=url)
+    with serve_in_thread(create_app(msgspec.structs.replace(settings, state=state))) as base:
+        ready = httpx.get(f"{base}/readyz")
+        body = {"model": "chat", "messages": [{"role": "user", "content": "x"}]}
+        chat = httpx.post(f"{base}/v1/chat/completions", json=body)
+    assert ready.status_code == 200
+    assert ready.json()["state"] == {"backend": "redis", "reachable": False}
+    assert chat.status_code == 200

@@ -1,0 +1,76 @@
+"""The ``turnout route`` command and the CLI's config errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from service.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+
+def test_route_one_prompt_with_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "Translate this into French: good night"]) == 0
+    route, model, tier, confidence, why = capsys.readouterr().out.strip().split("\t")
+    assert (route, model, tier, confidence) == (
+        "translation",
+        "mistral/mistral-small-latest",
+        "rule",
+        "1.00",
+    )
+    assert "translate-into" in why
+
+
+def test_route_file_prints_one_json_decision_per_line_in_order(
+    tmp_path: Path, config_text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "turnout.yaml"
+    config.write_text(config_text)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        '{"text": "```sql```"}\n'
+        "\n"
+        '{"messages": [{"role": "user", "content": "hello"}]}\n'
+        '{"text": "nothing matches this"}\n'
+        '{"text": "pinned", "model": "beta/b-small"}\n'
+    )
+    assert main(["route", "--config", str(config), "--file", str(prompts), "--json"]) == 0
+    lines = [msgspec.json.decode(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["route"], d["tier"]) for d in lines] == [
+        ("code", "rule"),
+        ("chat", "rule"),
+        ("general", "default"),
+        (None, "explicit"),
+    ]
+    assert lines[3]["model"] == "beta/b-small"
+    assert {"route", "model", "provider", "tier", "confidence", "candidates"} <= set(lines[0])
+
+
+def test_route_reports_bad_prompts_and_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"text": "fine"}\n{"text": "x", "model": "nope"}\n')
+    assert main(["route", "--file", str(prompts), "--json"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert msgspec.json.decode(out[0])["route"] == "general"
+    assert "prompt 2" in msgspec.json.decode(out[1])["error"]
+
+
+def test_config_errors_exit_2_with_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("providers: []\nroutes: []\ndefault_route: x\nbogus: 1\n")
+    assert main(["route", "--config", str(config), "hi"]) == 2
+    assert "bogus: unknown key" in capsys.readouterr().err
+    not_json = tmp_path / "prompts.jsonl"
+    not_json.write_text("{oops\n")
+    assert main(["route", "--file", str(not_json)]) == 2
+    assert "prompts.jsonl:1: not a JSON object" in capsys.readouterr().err
+    assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 2
