@@ -80,11 +80,14 @@ class StateSettings(_Settings, frozen=True, kw_only=True):
 
 
 class TimeoutSettings(_Settings, frozen=True, kw_only=True):
-    """Per-provider httpx timeouts, in seconds."""
+    """Per-provider timeouts, in seconds; ``gateway.total_timeout_s`` bounds the whole request.
+
+    ``connect``: to open a connection; ``pool``: to wait for a free one when all
+    ``max_connections`` are busy; ``read``: between bytes from the upstream, headers included.
+    """
 
     connect: Positive = 5.0
     read: Positive = 60.0
-    write: Positive = 10.0
     pool: Positive = 5.0
 
 

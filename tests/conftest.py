@@ -26,7 +26,7 @@ providers:
     base_url: {alpha}/v1
     api_key_env: ALPHA_KEY
     headers: {{x-alpha-version: "2"}}
-    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    timeouts: {{connect: 1, read: 1, pool: 1}}
     models:
       - id: a-large
         input_per_mtok: 3
@@ -40,7 +40,7 @@ providers:
         capabilities: [tools, json]
   - name: beta
     base_url: {beta}/v1
-    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    timeouts: {{connect: 1, read: 1, pool: 1}}
     models:
       - id: b-large
         input_per_mtok: 2
@@ -53,7 +53,7 @@ providers:
         context_window: 16000
   - name: dead
     base_url: http://127.0.0.1:{dead}/v1
-    timeouts: {{connect: 1, read: 1, write: 1, pool: 1}}
+    timeouts: {{connect: 1, read: 1, pool: 1}}
     models:
       - id: d-model
         input_per_mtok: 1

@@ -21,14 +21,11 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.gateway.upstream import map_httpx_errors
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    import httpx
-
-    from service.gateway.upstream import UpstreamClient
+    from service.gateway.upstream import UpstreamClient, UpstreamResponse
     from service.http.body import Fields
     from service.metrics import Metrics
     from service.policy.catalog import Target
@@ -53,7 +50,7 @@ class Opened:
     """A 2xx upstream response, its body unread unless ``body`` is set."""
 
     target: Target
-    response: httpx.Response
+    response: UpstreamResponse
     body: bytes | None
     attempts: tuple[Attempt, ...]
 
@@ -95,7 +92,7 @@ class Gateway:
                     self._metrics.upstream_error(target, exc)
                     logger.warning("upstream attempt failed: %s", exc.message)
                     continue
-                attempts.append(Attempt(target.id, None, opened.response.status_code, _ms(started)))
+                attempts.append(Attempt(target.id, None, opened.response.status, _ms(started)))
                 return Opened(target, opened.response, opened.body, tuple(attempts))
         if deadline.cancelled_caught:
             raise UpstreamTimeout(
@@ -111,10 +108,9 @@ class Gateway:
         if stream:
             return Opened(target, response, None, ())
         try:
-            with map_httpx_errors(target.id):
-                body = await response.aread()
+            body = await response.read()
         finally:
-            await response.aclose()
+            response.close()
         return Opened(target, response, body, ())
 
 

@@ -6,10 +6,10 @@ model id. A provider that needs different behaviour gets its own adapter class h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-import httpx
-
+from service import __version__
 from service.http.body import encode_with_model
 
 if TYPE_CHECKING:
@@ -19,12 +19,22 @@ if TYPE_CHECKING:
 Outcome = Literal["ok", "retry", "reject"]
 
 RETRYABLE_STATUS: Final = frozenset({408, 409, 425, 429})
+USER_AGENT: Final = f"turnout/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """A POST to send upstream."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class ProviderAdapter(Protocol):
     """What the gateway needs from a provider."""
 
-    def prepare(self, fields: Fields, model: str, request_id: str) -> httpx.Request:
+    def prepare(self, fields: Fields, model: str, request_id: str) -> UpstreamRequest:
         """The upstream request for a body whose ``model`` becomes ``model``."""
         ...
 
@@ -37,19 +47,18 @@ class OpenAICompatibleAdapter:
     """Any endpoint that speaks OpenAI's ``/chat/completions``."""
 
     def __init__(self, settings: ProviderSettings) -> None:
-        self._url = httpx.URL(settings.base_url.rstrip("/") + "/chat/completions")
-        headers = {**settings.headers, "content-type": "application/json"}
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        headers = {**settings.headers, "content-type": "application/json", "user-agent": USER_AGENT}
         if settings.api_key is not None:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
         self._headers = headers
 
-    def prepare(self, fields: Fields, model: str, request_id: str) -> httpx.Request:
+    def prepare(self, fields: Fields, model: str, request_id: str) -> UpstreamRequest:
         """POST the client's body, with only ``model`` rewritten, to the provider."""
-        return httpx.Request(
-            "POST",
+        return UpstreamRequest(
             self._url,
-            content=encode_with_model(fields, model),
-            headers={**self._headers, "x-request-id": request_id},
+            {**self._headers, "x-request-id": request_id},
+            encode_with_model(fields, model),
         )
 
     def classify(self, status: int) -> Outcome:

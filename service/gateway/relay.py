@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Final
 
-import anyio
 import msgspec
-
-from service.gateway.upstream import map_httpx_errors
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    import httpx
+    from service.gateway.upstream import UpstreamResponse
 
 _FIELDS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ENCODER: Final = msgspec.json.Encoder()
@@ -48,7 +45,7 @@ def _rewrite_event(event: bytes, model: str) -> bytes:
     return b"\n".join(lines)
 
 
-async def relay_sse(response: httpx.Response, model: str) -> AsyncIterator[bytes]:
+async def relay_sse(response: UpstreamResponse, model: str) -> AsyncIterator[bytes]:
     """Relay an upstream SSE response with ``model`` rewritten; always closes the response.
 
     Closing an unfinished response drops its connection, which is how a client's disconnect
@@ -58,12 +55,10 @@ async def relay_sse(response: httpx.Response, model: str) -> AsyncIterator[bytes
         UpstreamError: the upstream connection broke mid-stream.
     """
     try:
-        with map_httpx_errors(model):
-            async for events in _events(response.aiter_bytes(), model):
-                yield events
+        async for events in _events(response.chunks(), model):
+            yield events
     finally:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
+        response.close()
 
 
 async def _events(chunks: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:

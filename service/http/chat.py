@@ -1,0 +1,170 @@
+"""``POST /v1/chat/completions`` as a raw ASGI handler: the proxy's hot path.
+
+It runs under litestar's router and exception handlers like every endpoint, but reads the body
+and writes the response itself: litestar's signature parsing, dependency injection and response
+objects cost more CPU per request than the routing decision does. Streams are relayed event by
+event; a client disconnect cancels the relay, which closes the upstream connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+from typing import TYPE_CHECKING, Final
+
+import anyio
+from litestar import asgi
+from litestar.enums import ScopeType
+from litestar.exceptions import MethodNotAllowedException
+
+from service.errors import RequestTooLarge, ServiceError, UpstreamError
+from service.gateway.relay import relay_sse, rewrite_model
+from service.http.error_handlers import error_event
+from service.http.request_id import request_id
+from service.policy.selector import available
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable
+
+    from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
+
+    from service.components import Components
+    from service.gateway.failover import Opened
+    from service.router import Routed
+
+logger = logging.getLogger(__name__)
+
+JSON: Final = b"application/json"
+SSE_HEADERS: Final = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its body arrived; there is no one to answer."""
+
+
+async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes.
+
+    Raises:
+        RequestTooLarge: the declared or received length is over the limit.
+    """
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected
+        chunk = message["body"]
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-turnout-route", (routed.decision.route or "").encode()),
+        (b"x-turnout-model", opened.target.id.encode()),
+        (b"x-turnout-tier", routed.decision.tier.encode()),
+        (b"x-turnout-decision-ms", f"{routed.decision_ms:.3f}".encode()),
+        (b"x-turnout-attempts", str(len(opened.attempts)).encode()),
+    ]
+
+
+@asgi("/v1/chat/completions", copy_scope=False)
+async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
+    """Route the request, forward it with failover, and relay the answer (JSON or SSE)."""
+    if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
+        raise MethodNotAllowedException(headers={"allow": "POST"})
+    components: Components = scope["app"].state.components
+    metrics = components.metrics
+    started = perf_counter()
+    route = tier = ""
+    try:
+        body = await read_body(scope, receive, components.settings.server.max_body_bytes)
+        routed = await components.router.route(body)
+        route, tier = routed.decision.route or "", routed.decision.tier
+        opened = await components.gateway.send(
+            available(routed.candidates),
+            routed.fields,
+            request_id(scope),
+            stream=bool(routed.chat.stream),
+        )
+    except ClientDisconnected:
+        logger.debug("client %s left before sending its body", request_id(scope))
+        return
+    except ServiceError as exc:
+        status = getattr(exc, "upstream_status", None) or exc.status
+        metrics.request(
+            route=route, model="", tier=tier, status=status, seconds=perf_counter() - started
+        )
+        raise
+    model, status = opened.target.id, opened.response.status
+
+    def finished() -> None:
+        metrics.request(
+            route=route, model=model, tier=tier, status=status, seconds=perf_counter() - started
+        )
+
+    headers = _headers(routed, opened)
+    if opened.body is None:
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + SSE_HEADERS,
+        }
+        await _stream(send, receive, start, _events(opened, finished))
+        return
+    content = rewrite_model(opened.body, opened.target.id)
+    content_type = (opened.response.content_type or "application/json").encode()
+    headers += [(b"content-type", content_type), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content, "more_body": False})
+    finished()
+
+
+async def _events(opened: Opened, finished: Callable[[], None]) -> AsyncGenerator[bytes, None]:
+    """The relayed stream; a break after the first byte ends it with an SSE error event."""
+    try:
+        async for chunk in relay_sse(opened.response, opened.target.id):
+            yield chunk
+    except UpstreamError as exc:
+        logger.warning("stream from %s broke mid-way: %s", opened.target.id, exc.message)
+        yield error_event(exc)
+    finally:
+        finished()
+
+
+async def _stream(
+    send: Send,
+    receive: Receive,
+    start: HTTPResponseStartEvent,
+    events: AsyncGenerator[bytes, None],
+) -> None:
+    """Send ``events`` until they end or the client disconnects, then close them either way."""
+    await send(start)
+    async with anyio.create_task_group() as group:
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch_disconnect)
+        try:
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+        group.cancel_scope.cancel()
