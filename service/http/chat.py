@@ -34,12 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-JSON: Final = b"application/json"
-SSE_HEADERS: Final = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
+SSE_HEADERS: Final = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 class ClientDisconnected(Exception):
@@ -117,10 +112,11 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
 
     headers = _headers(routed, opened)
     if opened.body is None:
+        content_type = (opened.response.content_type or "text/event-stream").encode()
         start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": status,
-            "headers": headers + SSE_HEADERS,
+            "headers": [*headers, (b"content-type", content_type), *SSE_HEADERS],
         }
         await _stream(send, receive, start, _events(opened, finished))
         return
