@@ -1,0 +1,1 @@
+"""Offline model building: the only package that may import torch or sentence-transformers."""

@@ -1,0 +1,175 @@
+"""Sentence embeddings for the semantic tiers: the ONNX encoder, and a hashing one for tests.
+
+`OnnxEmbedder` runs the int8 encoder built by ``models/build.py`` with onnxruntime and
+``tokenizers`` only; torch is never imported here. Long prompts keep their head and their tail
+(instructions tend to sit at either end), within the encoder's token window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+from tokenizers import Tokenizer
+
+from service.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+DEFAULT_ENCODER_DIR: Final = Path(__file__).resolve().parents[2] / "models" / "build" / "encoder"
+CHARS_PER_TOKEN: Final = 8  # generous: clipping text first only bounds the tokenizer's work
+_WORD: Final = re.compile(r"\w+")
+ORT_ERRORS: Final = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidProtobuf,
+    ort_state.NoSuchFile,
+    ort_state.RuntimeException,
+)
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors."""
+
+    @property
+    def dim(self) -> int:
+        """Vector size."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embeddings of shape ``(len(texts), dim)``, each of unit length. CPU-bound."""
+        ...
+
+
+def head_and_tail(ids: list[int], limit: int) -> list[int]:
+    """Keep the first and last tokens of a sequence longer than ``limit`` ([CLS] and [SEP] too)."""
+    if len(ids) <= limit:
+        return ids
+    head = limit // 2
+    return ids[:head] + ids[len(ids) - (limit - head) :]
+
+
+class OnnxEmbedder:
+    """The built encoder, served by onnxruntime. Thread-safe: `embed` may run in worker threads."""
+
+    def __init__(self, folder: Path, *, threads: int, max_tokens: int) -> None:
+        """Load and verify an encoder build.
+
+        Raises:
+            ConfigError: the build is missing, altered, or shorter than ``max_tokens``.
+        """
+        self.manifest = _manifest(folder)
+        self.max_tokens = max_tokens
+        if max_tokens > self.manifest["max_tokens"]:
+            raise ConfigError(
+                f"routing.encoder.max_tokens: {max_tokens} is over the encoder's "
+                f"{self.manifest['max_tokens']}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_cpu_mem_arena = False  # the arena never shrinks after a long batch
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+        except ORT_ERRORS as exc:
+            raise ConfigError(f"cannot load the encoder in {folder}: {exc}") from exc
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))  # sha256 checked
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self._max_chars = max_tokens * CHARS_PER_TOKEN
+
+    @property
+    def dim(self) -> int:
+        """384 for MiniLM."""
+        dim: int = self.manifest["dim"]
+        return dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Unit-length embeddings, shape ``(len(texts), dim)``."""
+        clipped = [self._clip(text) for text in texts]
+        rows = [
+            head_and_tail(encoding.ids, self.max_tokens)
+            for encoding in self.tokenizer.encode_batch(clipped)
+        ]
+        width = max(len(row) for row in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        out: npt.NDArray[np.float32] = self._session.run(["embedding"], feed)[0]
+        return out
+
+    def _clip(self, text: str) -> str:
+        if len(text) <= self._max_chars:
+            return text
+        half = self._max_chars // 2
+        return text[:half] + " " + text[-half:]
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    path = folder / "manifest.json"
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"no encoder build in {folder} ({exc}): run `make run` or `python -m models.build`"
+        ) from exc
+    for name, expected in manifest["files"].items():
+        try:
+            digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ConfigError(f"encoder build in {folder} is incomplete: {exc}") from exc
+        if digest != expected:
+            raise ConfigError(f"{folder / name} does not match its manifest's sha256")
+    return manifest
+
+
+class HashEmbedder:
+    """Deterministic vectors from hashed words and word pairs: a fast stand-in for tests.
+
+    Texts that share words get similar vectors, so nearest-neighbour logic behaves sensibly,
+    but there is no semantics beyond shared words.
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        """As constructed."""
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Unit-length embeddings, shape ``(len(texts), dim)``."""
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = _WORD.findall(text.lower())
+            for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self._dim
+                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else _unit(self._dim)
+        return out
+
+
+def _unit(dim: int) -> npt.NDArray[np.float32]:
+    vector = np.zeros(dim, dtype=np.float32)
+    vector[0] = 1.0
+    return vector

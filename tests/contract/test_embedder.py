@@ -1,0 +1,118 @@
+"""The `Embedder` protocol, asserted for the hashing stand-in and the real ONNX encoder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from service.errors import ConfigError
+from service.routing.encoder import (
+    DEFAULT_ENCODER_DIR,
+    HashEmbedder,
+    OnnxEmbedder,
+    head_and_tail,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from service.routing.encoder import Embedder
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> OnnxEmbedder:
+    return OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=256)
+
+
+@pytest.fixture(params=["hash", "onnx"])
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    if request.param == "hash":
+        return HashEmbedder(64)
+    found: OnnxEmbedder = request.getfixturevalue("onnx_embedder")
+    return found
+
+
+TEXTS = [
+    "how do I reverse a linked list in python",
+    "what is the capital of france",
+    "write a short poem about the sea",
+    "",
+]
+
+
+def test_vectors_have_unit_length_and_the_declared_shape(embedder: Embedder) -> None:
+    vectors = embedder.embed(TEXTS)
+    assert vectors.shape == (len(TEXTS), embedder.dim)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_batching_barely_changes_a_vector(embedder: Embedder) -> None:
+    # Dynamic int8 quantization scales activations per batch, so a batch's other rows nudge a
+    # vector (cosine 0.993-0.996 measured); padding itself is masked out.
+    texts = TEXTS[:3]
+    batch = embedder.embed(texts)
+    for i, text in enumerate(texts):
+        alone = embedder.embed([text])[0]
+        assert float(alone @ batch[i]) > 0.99
+
+
+def test_similar_texts_are_nearer_than_unrelated_ones(embedder: Embedder) -> None:
+    a, b, c = embedder.embed(
+        [
+            "how do I reverse a linked list in python",
+            "reverse a linked list in python, how?",
+            "recommend a good italian restaurant nearby",
+        ]
+    )
+    assert float(a @ b) > float(a @ c)
+
+
+def test_onnx_encoder_understands_paraphrase(onnx_embedder: OnnxEmbedder) -> None:
+    a, b, c = onnx_embedder.embed(
+        ["what's the weather like tomorrow", "will it rain tomorrow", "book a flight to rome"]
+    )
+    assert float(a @ b) > 0.5 > float(a @ c)
+
+
+def test_long_prompts_keep_head_and_tail(onnx_embedder: OnnxEmbedder) -> None:
+    assert head_and_tail(list(range(10)), 4) == [0, 1, 8, 9]
+    assert head_and_tail([1, 2, 3], 4) == [1, 2, 3]
+    filler = "lorem ipsum dolor sit amet " * 400
+    question = "Translate the text above into French."
+    long = onnx_embedder.embed([filler + question, filler, "translate this into french"])
+    assert float(long[0] @ long[2]) > float(long[1] @ long[2])
+
+
+def test_missing_or_altered_build_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no encoder build"):
+        OnnxEmbedder(tmp_path, threads=1, max_tokens=128)
+    for name in ("manifest.json", "tokenizer.json"):
+        (tmp_path / name).write_bytes((DEFAULT_ENCODER_DIR / name).read_bytes())
+    (tmp_path / "model.onnx").write_bytes(b"not the model")
+    with pytest.raises(ConfigError, match="does not match its manifest"):
+        OnnxEmbedder(tmp_path, threads=1, max_tokens=128)
+    with pytest.raises(ConfigError, match="over the encoder's 512"):
+        OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=1024)
+
+
+def test_serving_never_imports_torch() -> None:
+    script = (
+        "import sys\n"
+        "from service.app import create_app\n"
+        "from service.config import load_settings\n"
+        "from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder\n"
+        "create_app(load_settings(None, {}))\n"
+        "OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=64).embed(['hello'])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"
+        " if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run(  # noqa: S603 - the test's own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "none"
