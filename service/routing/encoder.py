@@ -1,8 +1,9 @@
 """Sentence embeddings for the semantic tiers: the ONNX encoder, and a hashing one for tests.
 
-`OnnxEmbedder` runs the int8 encoder built by ``models/build.py`` with onnxruntime and
-``tokenizers`` only; torch is never imported here. Long prompts keep their head and their tail
-(instructions tend to sit at either end), within the encoder's token window.
+`OnnxEmbedder` runs an encoder built by ``models/build.py`` (by default ``use-m3``, USE
+multilingual v3) with onnxruntime and ``tokenizers`` only; torch is never imported here. Long
+prompts keep their head and their tail (instructions tend to sit at either end), within the
+configured token window.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from service.errors import ConfigError
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-DEFAULT_ENCODER_DIR: Final = Path(__file__).resolve().parents[2] / "models" / "build" / "encoder"
+ENCODER_BUILDS: Final = Path(__file__).resolve().parents[2] / "models" / "build"
+DEFAULT_ENCODER_DIR: Final = ENCODER_BUILDS / "use-m3"
 CHARS_PER_TOKEN: Final = 8  # generous: clipping text first only bounds the tokenizer's work
 _WORD: Final = re.compile(r"\w+")
 ORT_ERRORS: Final = (
@@ -91,6 +93,10 @@ class OnnxEmbedder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self._max_chars = max_tokens * CHARS_PER_TOKEN
+        self._inputs = tuple(self.manifest["inputs"])
+        self._unknown = (
+            int(self.manifest["unknown_id"]) if self.manifest["unknown_per_character"] else None
+        )
 
     @property
     def dim(self) -> int:
@@ -102,7 +108,7 @@ class OnnxEmbedder:
         """Unit-length embeddings, shape ``(len(texts), dim)``."""
         clipped = [self._clip(text) for text in texts]
         rows = [
-            head_and_tail(encoding.ids, self.max_tokens)
+            head_and_tail(self._ids(encoding), self.max_tokens)
             for encoding in self.tokenizer.encode_batch(clipped)
         ]
         width = max(len(row) for row in rows)
@@ -112,7 +118,22 @@ class OnnxEmbedder:
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        out: npt.NDArray[np.float32] = self._session.run(["embedding"], feed)[0]
+        out: npt.NDArray[np.float32] = self._session.run(
+            ["embedding"], {name: feed[name] for name in self._inputs}
+        )[0]
+        return out
+
+    def _ids(self, encoding: Encoding) -> list[int]:
+        """Token ids, a run of unknown characters giving one unknown id per character.
+
+        That is how SentencePiece, which the encoder was trained with, emits them.
+        """
+        ids: list[int] = encoding.ids
+        if self._unknown is None or self._unknown not in ids:
+            return ids
+        out: list[int] = []
+        for token, (start, end) in zip(ids, encoding.offsets, strict=True):
+            out += [token] * max(1, end - start) if token == self._unknown else [token]
         return out
 
     def _clip(self, text: str) -> str:

@@ -96,8 +96,8 @@ def test_missing_or_altered_build_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"not the model")
     with pytest.raises(ConfigError, match="does not match its manifest"):
         OnnxEmbedder(tmp_path, threads=1, max_tokens=128)
-    with pytest.raises(ConfigError, match="over the encoder's 512"):
-        OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=1024)
+    with pytest.raises(ConfigError, match="over the encoder's 4096"):
+        OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=5000)
 
 
 def test_serving_never_imports_torch() -> None:

@@ -1,0 +1,171 @@
+"""Which encoder routes best? Every built encoder, the same data, the same run.
+
+Accuracy of three simple deciders over each encoder's embeddings, on fixed splits:
+``clinc150`` (150 intents; train → test, out-of-scope rows left out), ``snips`` (7 intents;
+train → test) and ``mmlu_pro`` (14 domains; a seeded 70/30 split). Deciders: weighted 10-NN,
+nearest class centroid, and a softmax (logistic) regression trained with Adam.
+
+Then MGSM: routes learned from English only (``math`` from GSM8K, ``code`` from MBPP,
+``knowledge`` from MMLU-Pro, ``questions`` from XQuAD's English questions; centroids), and each
+of MGSM's math problems in 11 languages should land on ``math``. Also the batch-1 latency of
+CLINC150 test prompts.
+
+    .venv/bin/python -m benchmarks.encoders [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from benchmarks.common import emit, machine
+from benchmarks.data import load_rows
+from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+
+def embed(embedder: OnnxEmbedder, texts: list[str]) -> npt.NDArray[np.float32]:
+    return np.concatenate([embedder.embed(texts[i : i + 32]) for i in range(0, len(texts), 32)])
+
+
+def softmax_regression(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], classes: int, steps: int = 300
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Multinomial logistic regression on unit vectors (logit scale 20), full-batch Adam."""
+    weights = np.zeros((x.shape[1], classes), dtype=np.float32)
+    bias = np.zeros(classes, dtype=np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    moments = [
+        np.zeros_like(weights),
+        np.zeros_like(weights),
+        np.zeros_like(bias),
+        np.zeros_like(bias),
+    ]
+    for step in range(1, steps + 1):
+        logits = x @ weights * 20 + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        grad = (probs - onehot) / len(y)
+        grads = (x.T @ grad * 20 + 1e-4 * weights, grad.sum(axis=0))
+        for i, (param, g) in enumerate(zip((weights, bias), grads, strict=True)):
+            m, v = moments[2 * i], moments[2 * i + 1]
+            m[...] = 0.9 * m + 0.1 * g
+            v[...] = 0.999 * v + 0.001 * g * g
+            param[...] -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return weights, bias
+
+
+def accuracy(
+    embedder: OnnxEmbedder, train: list[dict[str, Any]], test: list[dict[str, Any]]
+) -> dict[str, float]:
+    labels = sorted({row["label"] for row in train})
+    index = {label: i for i, label in enumerate(labels)}
+    y_train = np.array([index[row["label"]] for row in train])
+    y_test = np.array([index[row["label"]] for row in test])
+    x_train = embed(embedder, [row["text"] for row in train])
+    x_test = embed(embedder, [row["text"] for row in test])
+    sims = x_test @ x_train.T
+    top = np.argsort(-sims, axis=1)[:, :10]
+    votes = np.zeros((len(test), len(labels)))
+    rows = np.arange(len(test))
+    for j in range(10):
+        np.add.at(votes, (rows, y_train[top[:, j]]), sims[rows, top[:, j]])
+    centroids = np.stack([x_train[y_train == c].mean(axis=0) for c in range(len(labels))])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    weights, bias = softmax_regression(x_train, y_train, len(labels))
+    return {
+        "knn10": round(float((votes.argmax(axis=1) == y_test).mean()), 4),
+        "centroid": round(float(((x_test @ centroids.T).argmax(axis=1) == y_test).mean()), 4),
+        "logistic": round(
+            float(((x_test @ weights * 20 + bias).argmax(axis=1) == y_test).mean()), 4
+        ),
+    }
+
+
+def datasets(quick: bool) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    clinc = [row for row in load_rows("clinc150") if row["label"] != "oos"]
+    snips = load_rows("snips")
+    mmlu = load_rows("mmlu_pro")
+    order = np.random.default_rng(0).permutation(len(mmlu))
+    cut = int(len(mmlu) * 0.7)
+    found = {
+        "clinc150": (
+            [r for r in clinc if r["split"] == "train"],
+            [r for r in clinc if r["split"] == "test"],
+        ),
+        "snips": (
+            [r for r in snips if r["split"] == "train"],
+            [r for r in snips if r["split"] == "test"],
+        ),
+        "mmlu_pro": ([mmlu[i] for i in order[:cut]], [mmlu[i] for i in order[cut:]]),
+    }
+    if quick:
+        found = {name: (train[::10], test[::10]) for name, (train, test) in found.items()}
+    return found
+
+
+def multilingual(embedder: OnnxEmbedder) -> dict[str, float]:
+    routes = {
+        "math": [r["text"] for r in load_rows("gsm8k")][:200],
+        "code": [r["text"] for r in load_rows("code_prompts", file="mbpp_test")][:200],
+        "knowledge": [r["text"] for r in load_rows("mmlu_pro")][:200],
+        "questions": [r["text"] for r in load_rows("xquad_questions") if r["label"] == "en"][:200],
+    }
+    centroids = np.stack([embed(embedder, texts).mean(axis=0) for texts in routes.values()])
+    problems: dict[str, list[str]] = {}
+    for row in load_rows("mgsm"):
+        problems.setdefault(row["label"], []).append(row["text"])
+    return {
+        language: round(
+            float(((embed(embedder, texts) @ centroids.T).argmax(axis=1) == 0).mean()), 3
+        )
+        for language, texts in problems.items()
+    }
+
+
+def latency(embedder: OnnxEmbedder, prompts: list[str]) -> dict[str, float]:
+    samples = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        embedder.embed([prompt])
+        samples.append(time.perf_counter() - started)
+    ms = np.array(samples) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of each dataset")
+    args = parser.parse_args()
+    prompts = [r["text"] for r in load_rows("clinc150", split="test")][:500]
+    rows = []
+    for name in ("use-m3", "minilm-l6"):
+        embedder = OnnxEmbedder(ENCODER_BUILDS / name, threads=1, max_tokens=256)
+        row: dict[str, Any] = {"bench": "encoders", "encoder": name, **latency(embedder, prompts)}
+        for dataset, (train, test) in datasets(args.quick).items():
+            row[dataset] = accuracy(embedder, train, test)
+        row["mgsm_routed_to_math"] = multilingual(embedder)
+        rows.append({**row, **machine()})
+    emit("encoders", rows)
+    for row in rows:
+        speed = f"CLINC150 test prompt p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+        print(f"\n{row['encoder']}: {speed}")
+        for dataset in ("clinc150", "snips", "mmlu_pro"):
+            print(f"  {dataset:<9} " + "  ".join(f"{k} {v:.3f}" for k, v in row[dataset].items()))
+        print(
+            "  MGSM routed to math: "
+            + " ".join(f"{k} {v:.2f}" for k, v in row["mgsm_routed_to_math"].items())
+        )
+
+
+if __name__ == "__main__":
+    main()
