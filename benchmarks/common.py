@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -87,3 +89,23 @@ def emit(name: str, rows: list[dict[str, Any]]) -> Path:
         for row in rows:
             out.write(json.dumps(row) + "\n")
     return path
+
+
+def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    """p50 and p99 of durations given in seconds, in milliseconds."""
+    ordered = sorted(samples_s)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 4)
+
+    return {"p50_ms": at(0.5), "p99_ms": at(0.99)}
+
+
+def time_each(call: Callable[[T], object], inputs: Iterable[T]) -> dict[str, float]:
+    """Call ``call`` on each input in turn; p50 and p99 of the calls, in milliseconds."""
+    samples = []
+    for item in inputs:
+        started = time.perf_counter()
+        call(item)
+        samples.append(time.perf_counter() - started)
+    return percentiles_ms(samples)

@@ -16,9 +16,8 @@ import time
 from typing import Any
 
 import anyio
-import numpy as np
 
-from benchmarks.common import emit, machine
+from benchmarks.common import emit, machine, percentiles_ms, time_each
 from benchmarks.data import load_rows
 from service.routing.batcher import MicroBatcher
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
@@ -35,14 +34,6 @@ def _text_of(embedder: OnnxEmbedder, tokens: int) -> str:
     return embedder.tokenizer.decode(ids)
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ms = np.array(samples) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-    }
-
-
 def latency(threads: int, prompts: list[str], repeats: int) -> list[dict[str, Any]]:
     embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=threads, max_tokens=512)
     rows = []
@@ -50,18 +41,10 @@ def latency(threads: int, prompts: list[str], repeats: int) -> list[dict[str, An
         text = _text_of(embedder, tokens)
         for _ in range(10):
             embedder.embed([text])
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            embedder.embed([text])
-            samples.append(time.perf_counter() - started)
-        rows.append({"case": f"{tokens} tokens", "threads": threads, **_percentiles(samples)})
-    samples = []
-    for prompt in prompts:
-        started = time.perf_counter()
-        embedder.embed([prompt])
-        samples.append(time.perf_counter() - started)
-    rows.append({"case": "clinc150 test prompts", "threads": threads, **_percentiles(samples)})
+        timing = time_each(embedder.embed, [[text]] * repeats)
+        rows.append({"case": f"{tokens} tokens", "threads": threads, **timing})
+    timing = time_each(embedder.embed, [[prompt] for prompt in prompts])
+    rows.append({"case": "clinc150 test prompts", "threads": threads, **timing})
     return rows
 
 
@@ -84,7 +67,7 @@ async def _load(batcher: MicroBatcher, prompts: list[str], concurrency: int) -> 
         "concurrency": concurrency,
         "per_s": round(len(samples) / wall, 1),
         "mean_batch": round(batcher.embedded / max(batcher.batches, 1), 2),
-        **_percentiles(samples),
+        **percentiles_ms(samples),
     }
 
 

@@ -3,7 +3,8 @@
 Accuracy of three simple deciders over each encoder's embeddings, on fixed splits:
 ``clinc150`` (150 intents; train → test, out-of-scope rows left out), ``snips`` (7 intents;
 train → test) and ``mmlu_pro`` (14 domains; a seeded 70/30 split). Deciders: weighted 10-NN,
-nearest class centroid, and a softmax (logistic) regression trained with Adam.
+nearest class centroid, and the route classifier's softmax regression
+(`service.routing.classifier.train`).
 
 Then MGSM: routes learned from English only (``math`` from GSM8K, ``code`` from MBPP,
 ``knowledge`` from MMLU-Pro, ``questions`` from XQuAD's English questions; centroids), and each
@@ -16,13 +17,13 @@ CLINC150 test prompts.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.common import emit, machine
+from benchmarks.common import emit, machine, time_each
 from benchmarks.data import load_rows
+from service.routing import classifier
 from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
 
 if TYPE_CHECKING:
@@ -31,34 +32,6 @@ if TYPE_CHECKING:
 
 def embed(embedder: OnnxEmbedder, texts: list[str]) -> npt.NDArray[np.float32]:
     return np.concatenate([embedder.embed(texts[i : i + 32]) for i in range(0, len(texts), 32)])
-
-
-def softmax_regression(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], classes: int, steps: int = 300
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Multinomial logistic regression on unit vectors (logit scale 20), full-batch Adam."""
-    weights = np.zeros((x.shape[1], classes), dtype=np.float32)
-    bias = np.zeros(classes, dtype=np.float32)
-    onehot = np.eye(classes, dtype=np.float32)[y]
-    moments = [
-        np.zeros_like(weights),
-        np.zeros_like(weights),
-        np.zeros_like(bias),
-        np.zeros_like(bias),
-    ]
-    for step in range(1, steps + 1):
-        logits = x @ weights * 20 + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        grad = (probs - onehot) / len(y)
-        grads = (x.T @ grad * 20 + 1e-4 * weights, grad.sum(axis=0))
-        for i, (param, g) in enumerate(zip((weights, bias), grads, strict=True)):
-            m, v = moments[2 * i], moments[2 * i + 1]
-            m[...] = 0.9 * m + 0.1 * g
-            v[...] = 0.999 * v + 0.001 * g * g
-            param[...] -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return weights, bias
 
 
 def accuracy(
@@ -78,7 +51,7 @@ def accuracy(
         np.add.at(votes, (rows, y_train[top[:, j]]), sims[rows, top[:, j]])
     centroids = np.stack([x_train[y_train == c].mean(axis=0) for c in range(len(labels))])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    weights, bias = softmax_regression(x_train, y_train, len(labels))
+    weights, bias = classifier.train(x_train, classifier.one_hot(y_train, len(labels)))
     return {
         "knn10": round(float((votes.argmax(axis=1) == y_test).mean()), 4),
         "centroid": round(float(((x_test @ centroids.T).argmax(axis=1) == y_test).mean()), 4),
@@ -129,19 +102,6 @@ def multilingual(embedder: OnnxEmbedder) -> dict[str, float]:
     }
 
 
-def latency(embedder: OnnxEmbedder, prompts: list[str]) -> dict[str, float]:
-    samples = []
-    for prompt in prompts:
-        started = time.perf_counter()
-        embedder.embed([prompt])
-        samples.append(time.perf_counter() - started)
-    ms = np.array(samples) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of each dataset")
@@ -150,7 +110,11 @@ def main() -> None:
     rows = []
     for name in ("use-m3", "minilm-l6"):
         embedder = OnnxEmbedder(ENCODER_BUILDS / name, threads=1, max_tokens=256)
-        row: dict[str, Any] = {"bench": "encoders", "encoder": name, **latency(embedder, prompts)}
+        row: dict[str, Any] = {
+            "bench": "encoders",
+            "encoder": name,
+            **time_each(lambda text: embedder.embed([text]), prompts),  # noqa: B023 - called at once
+        }
         for dataset, (train, test) in datasets(args.quick).items():
             row[dataset] = accuracy(embedder, train, test)
         row["mgsm_routed_to_math"] = multilingual(embedder)

@@ -1,0 +1,202 @@
+"""Route classifier quality: kNN alone, the distilled classifier alone, their fusion, the teacher.
+
+Served encoder ``use-m3``. The teacher is a softmax regression over both encoders' views
+(``use-m3`` and ``minilm-l6`` embeddings side by side); the student, a softmax regression over
+``use-m3`` alone, is trained on the teacher's softened probabilities (temperature 2) mixed
+half and half with the labels, and calibrated by a temperature fitted on the validation split.
+kNN: 10 nearest training rows, similarity-weighted votes. Fusion: the mean of kNN's vote shares
+and the classifier's probabilities.
+
+Datasets: ``clinc150`` (train / val / test; out-of-scope rows are the ``oos`` class, and a
+confidence threshold fitted on val, the one with the best in-scope accuracy at out-of-scope
+recall of at least 0.8, also sends low-confidence prompts to ``oos``), ``snips`` (train, 10% of
+it held out as val, test) and ``mmlu_pro`` (14 domains; a seeded 60/10/30 split of 6,000 rows).
+
+    .venv/bin/python -m benchmarks.classifier [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from benchmarks.common import emit, machine, time_each
+from benchmarks.data import load_rows
+from service.routing.classifier import (
+    Classifier,
+    OnnxClassifier,
+    distillation_targets,
+    expected_calibration_error,
+    fit,
+)
+from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float32]
+
+OUT_OF_SCOPE = "oos"
+
+
+def _embed(embedder: OnnxEmbedder, texts: list[str]) -> Floats:
+    return np.concatenate([embedder.embed(texts[i : i + 32]) for i in range(0, len(texts), 32)])
+
+
+def _splits(name: str, quick: bool) -> list[dict[str, Any]]:
+    if name == "clinc150":
+        rows = load_rows("clinc150")
+    elif name == "snips":
+        rows = load_rows("snips")
+        rng = np.random.default_rng(0)
+        for row in rows:
+            if row["split"] == "train" and rng.random() < 0.1:
+                row["split"] = "val"
+    else:
+        every = load_rows("mmlu_pro")
+        order = np.random.default_rng(0).permutation(len(every))[:6000]
+        rows = [every[i] for i in order]
+        for i, row in enumerate(rows):
+            row["split"] = "train" if i < 3600 else "val" if i < 4200 else "test"
+    return rows[::8] if quick else rows
+
+
+def _knn(train_x: Floats, train_y: npt.NDArray[np.int64], x: Floats, classes: int) -> Floats:
+    sims = x @ train_x.T
+    top = np.argpartition(-sims, 10, axis=1)[:, :10]
+    votes = np.zeros((len(x), classes), dtype=np.float32)
+    rows = np.arange(len(x))
+    for j in range(10):
+        np.add.at(votes, (rows, train_y[top[:, j]]), np.maximum(sims[rows, top[:, j]], 0))
+    votes /= np.maximum(votes.sum(axis=1, keepdims=True), 1e-9)
+    return votes
+
+
+def _score(
+    probs: dict[str, Floats], y: npt.NDArray[np.int64], oos: int | None
+) -> tuple[float, float | None]:
+    """(in-scope accuracy on test, out-of-scope recall on test) with the val-fitted threshold."""
+
+    def decide(p: Floats, threshold: float) -> npt.NDArray[np.int64]:
+        chosen: npt.NDArray[np.int64] = p.argmax(axis=1)
+        if oos is not None:
+            chosen = np.where(p.max(axis=1) < threshold, oos, chosen).astype(np.int64)
+        return chosen
+
+    val, test = probs["val"], probs["test"]
+    y_val, y_test = y[: len(val)], y[len(val) :]
+    threshold = 0.0
+    if oos is not None:
+        best = -1.0
+        for candidate in np.linspace(0, 1, 101):
+            chosen = decide(val, candidate)
+            inside = y_val != oos
+            val_recall = float((chosen[~inside] == oos).mean())
+            val_accuracy = float((chosen[inside] == y_val[inside]).mean())
+            if val_recall >= 0.8 and val_accuracy > best:
+                best, threshold = val_accuracy, float(candidate)
+    chosen = decide(test, threshold)
+    inside = y_test != oos if oos is not None else np.ones(len(y_test), dtype=bool)
+    accuracy = float((chosen[inside] == y_test[inside]).mean())
+    recall = float((chosen[~inside] == oos).mean()) if oos is not None else None
+    return accuracy, recall
+
+
+def evaluate(name: str, encoders: dict[str, OnnxEmbedder], quick: bool) -> dict[str, Any]:
+    rows = _splits(name, quick)
+    names = tuple(sorted({row["label"] for row in rows}))
+    index = {label: i for i, label in enumerate(names)}
+    y = np.array([index[row["label"]] for row in rows], dtype=np.int64)
+    split = np.array([row["split"] for row in rows])
+    texts = [row["text"] for row in rows]
+    started = time.perf_counter()
+    served = _embed(encoders["use-m3"], texts)
+    both = np.hstack([served, _embed(encoders["minilm-l6"], texts)]) / np.sqrt(2)
+    embed_s = time.perf_counter() - started
+    fit_rows = split != "test"
+    held_out = split[fit_rows] == "val"
+    started = time.perf_counter()
+    teacher = fit(both[fit_rows], y[fit_rows], names, held_out=held_out)
+    targets = distillation_targets(y[fit_rows], teacher.logits(both[fit_rows]))
+    student = fit(served[fit_rows], y[fit_rows], names, held_out=held_out, targets=targets)
+    train_s = time.perf_counter() - started
+    train_mask = split == "train"
+    order = np.concatenate([np.flatnonzero(split == "val"), np.flatnonzero(split == "test")])
+    y_eval = y[order]
+    probs: dict[str, dict[str, Floats]] = {"knn": {}, "classifier": {}, "fused": {}, "teacher": {}}
+    for part in ("val", "test"):
+        rows_of = split == part
+        knn = _knn(served[train_mask], y[train_mask], served[rows_of], len(names))
+        classifier = student.probabilities(served[rows_of])
+        probs["knn"][part] = knn
+        probs["classifier"][part] = classifier
+        probs["fused"][part] = ((knn + classifier) / 2).astype(np.float32)
+        probs["teacher"][part] = teacher.probabilities(both[rows_of])
+    oos = index.get(OUT_OF_SCOPE)
+    result: dict[str, Any] = {"dataset": name, "classes": len(names), "rows": len(rows)}
+    for decider, parts in probs.items():
+        accuracy, recall = _score(parts, y_eval, oos)
+        result[decider] = {"accuracy": round(accuracy, 4)}
+        if recall is not None:
+            result[decider]["oos_recall"] = round(recall, 4)
+    test_y = y[split == "test"]
+    result["classifier_ece"] = round(
+        expected_calibration_error(probs["classifier"]["test"], test_y), 4
+    )
+    result["temperature"] = round(student.temperature, 3)
+    result["embed_s"] = round(embed_s, 1)
+    result["train_s"] = round(train_s, 1)
+    return result
+
+
+def latency(routes: int, dim: int) -> dict[str, float]:
+    """Batch-1 latency of a saved classifier with ``routes`` outputs, through onnxruntime."""
+    rng = np.random.default_rng(0)
+    probe = Classifier(
+        tuple(f"r{i}" for i in range(routes)),
+        rng.standard_normal((dim, routes)).astype(np.float32),
+        np.zeros(routes, dtype=np.float32),
+        1.0,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        probe.save(Path(folder))
+        served = OnnxClassifier(Path(folder))
+    x = rng.standard_normal((1, dim)).astype(np.float32)
+    return time_each(served.probabilities, [x] * 2000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="an eighth of each dataset")
+    args = parser.parse_args()
+    encoders = {
+        name: OnnxEmbedder(ENCODER_BUILDS / name, threads=2, max_tokens=128)
+        for name in ("use-m3", "minilm-l6")
+    }
+    results = [evaluate(name, encoders, args.quick) for name in ("clinc150", "snips", "mmlu_pro")]
+    timing = latency(151, 512)
+    meta = {"bench": "classifier", **machine()}
+    emit(
+        "classifier",
+        [{**meta, **row} for row in results] + [{**meta, "latency_151_routes": timing}],
+    )
+    for row in results:
+        line = f"{row['dataset']:<9}"
+        for decider in ("knn", "classifier", "fused", "teacher"):
+            cell = row[decider]
+            recall = f"/{cell['oos_recall']:.3f}" if "oos_recall" in cell else ""
+            line += f"  {decider} {cell['accuracy']:.3f}{recall}"
+        line += (
+            f"  ECE {row['classifier_ece']:.3f}  T {row['temperature']}  train {row['train_s']} s"
+        )
+        print(line)
+    print(f"classifier latency, 151 routes, batch 1: {timing}")
+
+
+if __name__ == "__main__":
+    main()
