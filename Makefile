@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install check unit demo bench-overhead lock clean
+.PHONY: run test install check demo bench-overhead lock clean
 
 run: install
 	$(BIN)/turnout serve --host $(HOST) --port $(PORT)
@@ -28,7 +28,7 @@ bench-overhead: install
 	$(BIN)/python -m benchmarks.proxy_overhead
 
 lock: install
-	$(BIN)/pip freeze --exclude-editable | grep -v '^turnout' > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v "^turnout" > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage models/build
