@@ -1,4 +1,4 @@
-"""The ``turnout`` command: ``serve``, ``route`` and ``demo``.
+"""The ``turnout`` command: ``serve``, ``route``, ``index rebuild`` and ``demo``.
 
 Without ``--config`` the shipped default config is used. This is a sync entry point: it starts
 the event loop (through uvicorn or ``anyio.run``) and never runs inside one.
@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 import anyio
 import msgspec
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from service.app import build_router, create_app
 from service.config import load_settings, process_environ
 from service.errors import ConfigError, RequestError
 from service.metrics import Metrics
 from service.policy.catalog import Catalog
+from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from service.routing.exemplars import load_exemplars
+from service.routing.index import rebuild
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -51,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--file", type=Path, help='JSONL of {"text": ...} or {"messages": [...]}')
     route.add_argument("--json", action="store_true", help="print each decision as a JSON line")
 
+    index = commands.add_parser("index", help="build the exemplar index")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+    rebuild = index_commands.add_parser(
+        "rebuild", help="embed exemplars, build the kNN index, train and calibrate the classifier"
+    )
+    rebuild.add_argument("--exemplars", type=Path, required=True, help="JSONL file or folder")
+    rebuild.add_argument("--out", type=Path, required=True, help="the build folder")
+    rebuild.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER_DIR, help="encoder build")
+
     demo = commands.add_parser("demo", help="serve the router over simulated local upstreams")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
@@ -72,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args.config, process_environ())
             lines = _prompts(args.text, args.file)
             return anyio.run(_route, settings, lines, args.json, sys.stdout)
+        if args.command == "index":
+            _rebuild(args.exemplars, args.out, args.encoder)
+            return 0
         from service.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
 
         run_demo(host=args.host, port=args.port)
@@ -79,6 +97,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"turnout: config error: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
     return 0
+
+
+def _rebuild(exemplars: Path, out: Path, encoder: Path) -> None:
+    """``turnout index rebuild``: validate, build with a progress bar, print a summary."""
+    found = load_exemplars(exemplars)
+    embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("embedding", total=len(found.exemplars))
+        report = rebuild(found, out, embedder, progress=lambda done: bar.advance(task, done))
+    table = Table(title=f"index {report.build_id} in {out}")
+    for column in ("route", "exemplars", "held out", "held-out accuracy", "threshold"):
+        table.add_column(column, justify="left" if column == "route" else "right")
+    for route, row in report.routes.items():
+        table.add_row(
+            route,
+            str(row["exemplars"]),
+            str(row["held_out"]),
+            f"{row['held_out_accuracy']:.3f}",
+            f"{row['threshold']:.3f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{report.exemplars} exemplars ({report.embedded} embedded, {report.reused} reused, "
+        f"{found.repeats_dropped} repeats dropped) in {report.seconds:.1f} s"
+    )
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:

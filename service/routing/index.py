@@ -1,0 +1,206 @@
+"""The exemplar index: what ``turnout index rebuild`` writes and the semantic tier will load.
+
+A build folder holds ``vectors.npy`` (unit embeddings, ``(n, dim)``), ``exemplars.jsonl`` (text,
+route and content hash per row, in the same order), ``knn.faiss``, the classifier
+(``classifier.onnx`` and ``classifier.json``) and ``manifest.json`` (build id, encoder and its
+sha256, routes with counts, held-out accuracy and thresholds). A rebuild embeds only texts whose
+hash is not in the previous build made with the same encoder; it is staged beside the output
+and renamed into place, so a crash or Ctrl-C leaves the previous build usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import faiss
+import numpy as np
+
+from service.routing.classifier import fit
+from service.routing.knn import KnnRouter, build_index
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
+
+    from service.routing.classifier import Classifier
+    from service.routing.encoder import OnnxEmbedder
+    from service.routing.exemplars import ExemplarSet
+
+HELD_OUT_SHARE: Final = 0.15
+NEIGHBOURS: Final = 10
+BATCH: Final = 64
+
+
+def text_hash(text: str) -> str:
+    """Content key of an exemplar's text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """What a rebuild did."""
+
+    build_id: str
+    routes: dict[str, dict[str, Any]]
+    exemplars: int
+    embedded: int
+    reused: int
+    seconds: float
+
+
+def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[np.bool_]:
+    """About 15% of each route's rows, at least one, never all of them."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), dtype=bool)
+    for route in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == route))
+        take = min(len(rows) - 1, max(1, round(len(rows) * HELD_OUT_SHARE)))
+        held[rows[:take]] = True
+    return held
+
+
+def _previous_vectors(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.float32]]:
+    """Vectors of the previous build, by text hash, if it used the same encoder."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+        if manifest["encoder"]["sha256"] != encoder_sha:
+            return {}
+        vectors = np.load(out / "vectors.npy")
+        lines = (out / "exemplars.jsonl").read_bytes().split(b"\n")
+        hashes = [json.loads(line)["hash"] for line in lines if line]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return dict(zip(hashes, vectors, strict=True))
+
+
+def _embed(
+    texts: list[str],
+    hashes: list[str],
+    known: dict[str, npt.NDArray[np.float32]],
+    embedder: OnnxEmbedder,
+    progress: Callable[[int], None],
+) -> tuple[npt.NDArray[np.float32], int]:
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    missing = [i for i, key in enumerate(hashes) if key not in known]
+    for i, key in enumerate(hashes):
+        if key in known:
+            vectors[i] = known[key]
+    progress(len(texts) - len(missing))
+    for start in range(0, len(missing), BATCH):
+        rows = missing[start : start + BATCH]
+        vectors[rows] = embedder.embed([texts[i] for i in rows])
+        progress(len(rows))
+    return vectors, len(missing)
+
+
+def _thresholds(
+    probs: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], routes: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Per route: held-out accuracy, and the confidence below which the route is not trusted.
+
+    The threshold is the 5th percentile of the fused confidence of the route's correctly routed
+    held-out rows: a prompt less sure than 95% of the route's own examples goes to the default.
+    """
+    chosen = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    out: dict[str, dict[str, float]] = {}
+    for r, route in enumerate(routes):
+        rows = labels == r
+        right = rows & (chosen == r)
+        threshold = float(np.percentile(confidence[right], 5)) if right.any() else 0.0
+        out[route] = {
+            "held_out": int(rows.sum()),
+            "held_out_accuracy": round(float((chosen[rows] == r).mean()), 4),
+            "threshold": round(threshold, 4),
+        }
+    return out
+
+
+def rebuild(
+    exemplars: ExemplarSet,
+    out: Path,
+    embedder: OnnxEmbedder,
+    *,
+    progress: Callable[[int], None] = lambda _: None,
+) -> BuildReport:
+    """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``."""
+    started = time.perf_counter()
+    routes = exemplars.routes
+    route_index = {route: i for i, route in enumerate(routes)}
+    texts = [exemplar.text for exemplar in exemplars.exemplars]
+    hashes = [text_hash(text) for text in texts]
+    labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
+    encoder_sha = embedder.manifest["files"]["model.onnx"]
+    known = _previous_vectors(out, encoder_sha)
+    vectors, embedded = _embed(texts, hashes, known, embedder, progress)
+    held = held_out_rows(labels)
+    classifier = fit(vectors, labels, routes, held_out=held)
+    knn = KnnRouter(build_index(vectors[~held]), labels[~held], routes)
+    fused = (
+        knn.votes(knn.neighbours(vectors[held], NEIGHBOURS))
+        + classifier.probabilities(vectors[held])
+    ) / 2
+    per_route = _thresholds(fused.astype(np.float32), labels[held], routes)
+    rows = [
+        {"text": text, "route": exemplar.route, "hash": key}
+        for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
+    ]
+    identity = sorted(f"{row['hash']} {row['route']}" for row in rows)
+    build_id = hashlib.sha256("\n".join([encoder_sha, *identity]).encode()).hexdigest()[:16]
+    summary = {
+        route: {"exemplars": int((labels == i).sum()), **per_route[route]}
+        for i, route in enumerate(routes)
+    }
+    manifest = {
+        "build_id": build_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": {"name": embedder.manifest["name"], "sha256": encoder_sha, "dim": embedder.dim},
+        "exemplars": len(texts),
+        "neighbours": NEIGHBOURS,
+        "routes": summary,
+    }
+    _write(out, vectors, rows, classifier, manifest)
+    return BuildReport(
+        build_id,
+        summary,
+        len(texts),
+        embedded,
+        len(texts) - embedded,
+        time.perf_counter() - started,
+    )
+
+
+def _write(
+    out: Path,
+    vectors: npt.NDArray[np.float32],
+    rows: list[dict[str, str]],
+    classifier: Classifier,
+    manifest: dict[str, Any],
+) -> None:
+    """Stage every file beside ``out``, then swap it in with two renames."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
+        staged = Path(scratch) / "build"
+        staged.mkdir()
+        np.save(staged / "vectors.npy", vectors)
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        (staged / "exemplars.jsonl").write_text(lines)
+        faiss.write_index(build_index(vectors), str(staged / "knn.faiss"))
+        classifier.save(staged)
+        (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        previous = Path(scratch) / "previous"
+        if out.exists():
+            out.rename(previous)
+        try:
+            staged.rename(out)
+        except OSError:
+            if previous.exists():
+                previous.rename(out)
+            raise
