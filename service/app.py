@@ -1,6 +1,7 @@
 """The composition root: `create_app(settings)` wires every component, once, in its lifespan.
 
-The lifespan opens shared state, then the provider clients, and closes them in reverse order.
+The lifespan opens shared state, then the encoder and index (when configured), then the provider
+clients, and closes them in reverse order.
 Tests, benchmarks and the CLI build the service through this module and no other way.
 """
 
@@ -27,6 +28,7 @@ from service.policy.selector import Selector
 from service.router import Router
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
+from service.routing.semantic import SemanticTier, open_semantic
 from service.state import open_state
 
 if TYPE_CHECKING:
@@ -37,9 +39,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def build_router(settings: Settings, catalog: Catalog, metrics: Metrics) -> Router:
+def build_router(
+    settings: Settings, catalog: Catalog, metrics: Metrics, semantic: SemanticTier | None
+) -> Router:
     """The decision side alone, for the service and for ``turnout route``."""
-    pipeline = Pipeline(catalog, [RuleTier(settings.rules)], settings.default_route)
+    pipeline = Pipeline(
+        catalog,
+        [RuleTier(settings.rules)],
+        settings.default_route,
+        [semantic] if semantic is not None else [],
+    )
     return Router(pipeline, Selector(catalog), metrics)
 
 
@@ -62,6 +71,7 @@ def create_app(settings: Settings) -> Litestar:
         async with AsyncExitStack() as stack:
             state = open_state(settings.state)
             stack.push_async_callback(state.aclose)
+            semantic = await open_semantic(settings)
             clients: dict[str, UpstreamClient] = {}
             for provider in settings.providers:
                 client = UpstreamClient(provider, OpenAICompatibleAdapter(provider))
@@ -72,7 +82,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
-                router=build_router(settings, catalog, metrics),
+                router=build_router(settings, catalog, metrics, semantic),
                 gateway=Gateway(clients, metrics, settings.gateway.total_timeout_s),
                 metrics=metrics,
                 state=state,

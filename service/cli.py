@@ -27,6 +27,7 @@ from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
 from service.routing.index import rebuild
+from service.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -169,7 +170,7 @@ def _body(line: dict[str, Any]) -> bytes:
 
 async def _route(settings: Settings, bodies: Iterable[bytes], as_json: bool, out: TextIO) -> int:
     catalog = Catalog(settings)
-    router = build_router(settings, catalog, Metrics())
+    router = build_router(settings, catalog, Metrics(), await open_semantic(settings))
     status = 0
     for number, body in enumerate(bodies, 1):
         try:

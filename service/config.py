@@ -143,12 +143,29 @@ class GatewaySettings(_Settings, frozen=True, kw_only=True):
     total_timeout_s: Positive = 300.0
 
 
+class RoutingSettings(_Settings, frozen=True, kw_only=True):
+    """The semantic tier: an index built by ``turnout index rebuild`` and the encoder it used.
+
+    Without ``index`` the semantic tier is off: rules decide, or the default route. Relative
+    paths are relative to the config file.
+    """
+
+    index: str | None = None
+    encoder: str | None = None  # default: the built use-m3 encoder
+    encoder_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    encoder_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
+    max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = 256
+    neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+
+
 class Settings(_Settings, frozen=True, kw_only=True):
     """The whole configuration. Defaults live here, not in the code that reads it."""
 
     server: ServerSettings = ServerSettings()
     state: StateSettings = StateSettings()
     gateway: GatewaySettings = GatewaySettings()
+    routing: RoutingSettings = RoutingSettings()
     providers: tuple[ProviderSettings, ...]
     routes: tuple[RouteSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
@@ -175,13 +192,16 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    return parse_settings(data, environ, source=str(path))
+    return parse_settings(data, environ, source=str(path), base=path.parent)
 
 
 def parse_settings(
-    data: bytes, environ: Mapping[str, str], *, source: str = "<config>"
+    data: bytes, environ: Mapping[str, str], *, source: str = "<config>", base: Path | None = None
 ) -> Settings:
-    """Decode and validate config YAML held in memory (see `load_settings`)."""
+    """Decode and validate config YAML held in memory (see `load_settings`).
+
+    Relative paths in the config are resolved against ``base`` (the working directory if None).
+    """
     try:
         settings = msgspec.yaml.decode(data, type=Settings, dec_hook=_refuse_secret)
     except msgspec.ValidationError as exc:
@@ -192,7 +212,7 @@ def parse_settings(
     problems = list(_check(settings))
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
-    return _resolve_secrets(settings, environ)
+    return _resolve_paths(_resolve_secrets(settings, environ), base or Path.cwd())
 
 
 def _refuse_secret(type_: type, obj: Any) -> Any:
@@ -268,6 +288,16 @@ def _check_rules(settings: Settings) -> list[str]:
                     f"{key}.regex: invalid regular expression in rule '{rule.name}': {exc}"
                 )
     return problems
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    routing = settings.routing
+    index, encoder = (
+        str((base / path).resolve()) if path is not None else None
+        for path in (routing.index, routing.encoder)
+    )
+    routing = msgspec.structs.replace(routing, index=index, encoder=encoder)
+    return msgspec.structs.replace(settings, routing=routing)
 
 
 def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from service.policy.catalog import Target
     from service.policy.selector import Selector
     from service.routing.analyze import RoutingInput
-    from service.routing.decision import Decision
+    from service.routing.decision import Decision, Evidence
     from service.routing.pipeline import Pipeline
 
 MS: Final = 1000.0
@@ -53,6 +53,7 @@ class Routed:
             ],
             "explanation": decision.reason,
             "timings_ms": {**decision.timings_ms, "total": self.decision_ms},
+            **_evidence(decision.evidence),
         }
 
 
@@ -78,3 +79,18 @@ class Router:
         elapsed = perf_counter() - started
         self._metrics.decision(decision.tier, elapsed)
         return Routed(fields, chat, inp, decision, candidates, elapsed * MS)
+
+
+def _evidence(evidence: Evidence | None) -> dict[str, Any]:
+    """The semantic tier's evidence, when it ran."""
+    if evidence is None:
+        return {}
+    return {
+        "build_id": evidence.build_id,
+        "threshold": evidence.threshold,
+        "scores": dict(evidence.scores),
+        "neighbours": [
+            {"text": n.text, "route": n.route, "similarity": n.similarity}
+            for n in evidence.neighbours
+        ],
+    }

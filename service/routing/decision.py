@@ -18,6 +18,27 @@ class Tier(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Neighbour:
+    """One of the nearest exemplars of a prompt."""
+
+    text: str
+    route: str
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why the semantic tier decided as it did."""
+
+    build_id: str
+    neighbours: tuple[Neighbour, ...]
+    scores: tuple[tuple[str, float], ...]
+    """The best routes' fused scores, best first."""
+    threshold: float
+    """The best route's threshold."""
+
+
+@dataclass(frozen=True, slots=True)
 class RouteMatch:
     """A tier's answer: this route, this sure, for this reason."""
 
@@ -25,6 +46,7 @@ class RouteMatch:
     tier: Tier
     confidence: float
     reason: str
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +63,4 @@ class Decision:
     reason: str
     pinned: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    evidence: Evidence | None = None

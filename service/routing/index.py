@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 HELD_OUT_SHARE: Final = 0.15
 NEIGHBOURS: Final = 10
+MIN_FOR_OWN_THRESHOLD: Final = 5
 BATCH: Final = 64
 
 
@@ -107,14 +108,18 @@ def _thresholds(
 
     The threshold is the 5th percentile of the fused confidence of the route's correctly routed
     held-out rows: a prompt less sure than 95% of the route's own examples goes to the default.
+    A route with fewer than `MIN_FOR_OWN_THRESHOLD` such rows uses every route's rows instead.
     """
     chosen = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
+    correct = chosen == labels
+    pooled = float(np.percentile(confidence[correct], 5)) if correct.any() else 0.0
     out: dict[str, dict[str, float]] = {}
     for r, route in enumerate(routes):
         rows = labels == r
-        right = rows & (chosen == r)
-        threshold = float(np.percentile(confidence[right], 5)) if right.any() else 0.0
+        right = rows & correct
+        own = int(right.sum()) >= MIN_FOR_OWN_THRESHOLD
+        threshold = float(np.percentile(confidence[right], 5)) if own else pooled
         out[route] = {
             "held_out": int(rows.sum()),
             "held_out_accuracy": round(float((chosen[rows] == r).mean()), 4),

@@ -1,8 +1,7 @@
 """The decision pipeline: explicit model, then each tier in order, then the default route.
 
 Fast tiers (rules) run inline; they take microseconds, so a thread hop would cost more than the
-work. Each tier's time is recorded in the decision. The semantic tiers plug in behind the fast
-ones through the same `FastTier` shape or an async variant.
+work. Slow tiers (semantic) are awaited after them. Each tier's time is recorded.
 """
 
 from __future__ import annotations
@@ -36,12 +35,32 @@ class FastTier(Protocol):
         ...
 
 
+class SlowTier(Protocol):
+    """A tier that awaits work done elsewhere (an encoder in a worker thread)."""
+
+    @property
+    def tier(self) -> Tier:
+        """Which tier this is, for the decision and the timings."""
+        ...
+
+    async def match(self, inp: RoutingInput) -> RouteMatch | None:
+        """A route, or None to let the next tier decide."""
+        ...
+
+
 class Pipeline:
     """Turns a request's ``model`` and `RoutingInput` into a `Decision`."""
 
-    def __init__(self, catalog: Catalog, tiers: Sequence[FastTier], default_route: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        tiers: Sequence[FastTier],
+        default_route: str,
+        slow_tiers: Sequence[SlowTier] = (),
+    ) -> None:
         self._catalog = catalog
         self._tiers = tuple(tiers)
+        self._slow_tiers = tuple(slow_tiers)
         self._default_route = default_route
 
     async def decide(self, model: str, inp: RoutingInput) -> Decision:
@@ -58,9 +77,13 @@ class Pipeline:
             found = tier.match(inp)
             timings[tier.tier] = (perf_counter() - started) * MS
             if found is not None:
-                return Decision(
-                    found.route, found.tier, found.confidence, found.reason, timings_ms=timings
-                )
+                return _decision(found, timings)
+        for slow in self._slow_tiers:
+            started = perf_counter()
+            found = await slow.match(inp)
+            timings[slow.tier] = (perf_counter() - started) * MS
+            if found is not None:
+                return _decision(found, timings)
         return Decision(
             self._default_route, Tier.DEFAULT, 0.0, "no tier matched", timings_ms=timings
         )
@@ -75,3 +98,14 @@ class Pipeline:
                 "or 'provider/model' as listed by GET /v1/models"
             )
         return Decision(None, Tier.EXPLICIT, 1.0, "model pinned by client", pinned=target.id)
+
+
+def _decision(found: RouteMatch, timings: dict[str, float]) -> Decision:
+    return Decision(
+        found.route,
+        found.tier,
+        found.confidence,
+        found.reason,
+        timings_ms=timings,
+        evidence=found.evidence,
+    )

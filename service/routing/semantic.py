@@ -1,0 +1,160 @@
+"""The semantic tier: embed the prompt, find its nearest exemplars, ask the classifier, fuse.
+
+The fused score of a route is the mean of its share of the 10 nearest exemplars' similarity and
+the calibrated classifier's probability. The best route wins if its score clears the route's
+threshold (fitted by ``turnout index rebuild``); otherwise the request goes to the default route,
+and the decision says which route came closest. The embedding runs through the shared
+`MicroBatcher`; the kNN search and the classifier run inline (microseconds to half a
+millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio.to_thread
+import faiss
+import numpy as np
+
+from service.errors import ConfigError
+from service.routing.batcher import MicroBatcher
+from service.routing.classifier import OnnxClassifier
+from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
+from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from service.routing.knn import KnnRouter
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from service.config import RoutingSettings, Settings
+    from service.routing.analyze import RoutingInput
+
+SHOWN: Final = 3
+
+
+class SemanticIndex:
+    """A loaded index build: kNN over exemplars, the classifier, per-route thresholds."""
+
+    def __init__(self, folder: Path, *, encoder_sha: str) -> None:
+        """Load a build and check it belongs to the encoder that will embed the queries.
+
+        Raises:
+            ConfigError: missing or inconsistent files, or another encoder's build.
+        """
+        try:
+            manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+            lines = (folder / "exemplars.jsonl").read_bytes().split(b"\n")
+            rows = [json.loads(line) for line in lines if line]
+            index = faiss.read_index(str(folder / "knn.faiss"))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"routing.index: cannot load {folder}: {exc}") from exc
+        if manifest["encoder"]["sha256"] != encoder_sha:
+            raise ConfigError(
+                f"routing.index: {folder} was built with another encoder "
+                f"({manifest['encoder']['name']}); rebuild it or set routing.encoder"
+            )
+        self.build_id: str = manifest["build_id"]
+        self.classifier = OnnxClassifier(folder)
+        self.routes = self.classifier.labels
+        if tuple(manifest["routes"]) != self.routes or index.ntotal != len(rows):
+            raise ConfigError(f"routing.index: the files in {folder} do not belong together")
+        self.thresholds = {
+            route: float(manifest["routes"][route]["threshold"]) for route in self.routes
+        }
+        position = {route: i for i, route in enumerate(self.routes)}
+        labels = np.array([position[row["route"]] for row in rows], dtype=np.int64)
+        self.texts = [row["text"] for row in rows]
+        self.knn = KnnRouter(index, labels, self.routes)
+
+    def score(
+        self, vector: npt.NDArray[np.float32], neighbours: int
+    ) -> tuple[npt.NDArray[np.float32], tuple[Neighbour, ...]]:
+        """Fused route scores ``(routes,)`` for one embedding, and its nearest exemplars."""
+        query = vector.reshape(1, -1)
+        found = self.knn.neighbours(query, neighbours)
+        fused: npt.NDArray[np.float32] = (
+            self.knn.votes(found)[0] + self.classifier.probabilities(query)[0]
+        ) / 2
+        shown = tuple(
+            Neighbour(self.texts[i], self.routes[self.knn.labels[i]], round(float(s), 4))
+            for s, i in zip(found.similarities[0][:SHOWN], found.ids[0][:SHOWN], strict=True)
+            if i >= 0
+        )
+        return fused, shown
+
+
+class SemanticTier:
+    """Decides by meaning; unsure prompts go to the default route, with the evidence."""
+
+    tier = Tier.SEMANTIC
+
+    def __init__(
+        self, index: SemanticIndex, batcher: MicroBatcher, *, neighbours: int, default_route: str
+    ) -> None:
+        self.index = index
+        self._batcher = batcher
+        self._neighbours = neighbours
+        self._default_route = default_route
+
+    async def match(self, inp: RoutingInput) -> RouteMatch:
+        """The best route if it clears its threshold, else the default route."""
+        vector = await self._batcher.embed(inp.text)
+        fused, neighbours = self.index.score(vector, self._neighbours)
+        order = np.argsort(-fused)[:SHOWN]
+        best = self.index.routes[int(order[0])]
+        confidence = round(float(fused[order[0]]), 4)
+        threshold = self.index.thresholds[best]
+        evidence = Evidence(
+            build_id=self.index.build_id,
+            neighbours=neighbours,
+            scores=tuple((self.index.routes[int(i)], round(float(fused[i]), 4)) for i in order),
+            threshold=threshold,
+        )
+        if confidence >= threshold:
+            reason = f"nearest exemplars and classifier agree on '{best}'"
+            return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence)
+        reason = f"best route '{best}' scored {confidence:.2f}, under its threshold {threshold:.2f}"
+        return RouteMatch(self._default_route, Tier.DEFAULT, confidence, reason, evidence)
+
+
+def load_semantic(
+    settings: RoutingSettings, routes: set[str]
+) -> tuple[OnnxEmbedder, SemanticIndex]:
+    """Load the encoder and the index the settings name. Blocking: call it from a thread.
+
+    Raises:
+        ConfigError: a file is missing or altered, or the index names an unconfigured route.
+    """
+    if settings.index is None:
+        raise ConfigError("routing.index: not set")
+    encoder = OnnxEmbedder(
+        Path(settings.encoder) if settings.encoder else DEFAULT_ENCODER_DIR,
+        threads=settings.encoder_threads,
+        max_tokens=settings.max_tokens,
+    )
+    index = SemanticIndex(Path(settings.index), encoder_sha=encoder.manifest["files"]["model.onnx"])
+    unknown = sorted(set(index.routes) - routes)
+    if unknown:
+        raise ConfigError(
+            f"routing.index: routes {unknown} of {settings.index} are not configured routes"
+        )
+    return encoder, index
+
+
+async def open_semantic(settings: Settings) -> SemanticTier | None:
+    """The semantic tier the settings ask for, or None without ``routing.index``.
+
+    Loads in a worker thread (model and index files are read from disk), then builds the
+    batcher on the event loop.
+    """
+    routing = settings.routing
+    if routing.index is None:
+        return None
+    routes = {route.name for route in settings.routes}
+    encoder, index = await anyio.to_thread.run_sync(load_semantic, routing, routes)
+    batcher = MicroBatcher(encoder, workers=routing.encoder_workers, max_batch=routing.max_batch)
+    return SemanticTier(
+        index, batcher, neighbours=routing.neighbours, default_route=settings.default_route
+    )

@@ -1,0 +1,111 @@
+"""The semantic tier end to end: a rebuilt index, loaded by the app, routing by meaning."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+import msgspec
+import pytest
+
+from service.app import create_app
+from service.config import parse_settings
+from service.errors import ConfigError
+from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
+from service.routing.exemplars import load_exemplars
+from service.routing.index import rebuild
+from service.routing.semantic import load_semantic
+from tests.conftest import ENVIRON
+from tests.fakes.server import serve_in_thread
+from tests.integration.test_index_rebuild import ROUTES, write_exemplars
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from service.config import Settings
+
+CONFIG = """
+routing: {{index: {index}}}
+providers:
+  - name: beta
+    base_url: {beta}/v1
+    models:
+      - {{id: b-small, input_per_mtok: 0.2, output_per_mtok: 0.6, context_window: 16000}}
+routes:
+  - {{name: code, targets: [beta/b-small]}}
+  - {{name: math, targets: [beta/b-small]}}
+  - {{name: chit_chat, targets: [beta/b-small]}}
+  - {{name: general, targets: [beta/b-small]}}
+rules:
+  - {{name: greeting, keywords: [hello], route: chit_chat}}
+default_route: general
+"""
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("semantic")
+    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
+    rebuild(
+        load_exemplars(write_exemplars(folder / "exemplars", ROUTES)), folder / "index", embedder
+    )
+    return folder / "index"
+
+
+@pytest.fixture(scope="module")
+def semantic_settings(index_dir: Path, beta_upstream: tuple[object, str]) -> Settings:
+    text = CONFIG.format(index=index_dir, beta=beta_upstream[1])
+    return parse_settings(text.encode(), ENVIRON)
+
+
+@pytest.fixture(scope="module")
+def semantic_url(semantic_settings: Settings) -> Iterator[str]:
+    with serve_in_thread(create_app(semantic_settings)) as url:
+        yield url
+
+
+def decide(url: str, text: str) -> dict[str, object]:
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    response = httpx.post(f"{url}/v1/route", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    decided: dict[str, object] = response.json()
+    return decided
+
+
+def test_prompts_without_a_rule_are_routed_by_meaning(semantic_url: str, index_dir: Path) -> None:
+    code = decide(semantic_url, "my python script crashes with a KeyError, how do I debug it?")
+    assert (code["route"], code["tier"]) == ("code", "semantic")
+    build_id = msgspec.json.decode((index_dir / "manifest.json").read_bytes())["build_id"]
+    assert code["build_id"] == build_id
+    neighbours = code["neighbours"]
+    assert isinstance(neighbours, list)
+    assert neighbours
+    assert neighbours[0]["route"] == "code"
+    timings = code["timings_ms"]
+    assert isinstance(timings, dict)
+    assert set(timings) == {"rule", "semantic", "total"}
+    math = decide(semantic_url, "solve the equation 2x + 5 = 13")
+    assert (math["route"], math["tier"]) == ("math", "semantic")
+
+
+def test_rules_still_decide_first(semantic_url: str) -> None:
+    greeting = decide(semantic_url, "hello, can you solve 2x = 4?")
+    assert (greeting["route"], greeting["tier"]) == ("chit_chat", "rule")
+
+
+def test_unsure_prompts_go_to_the_default_route_with_evidence(semantic_url: str) -> None:
+    unsure = decide(semantic_url, "Quelle est la meilleure saison pour visiter le Japon ?")
+    assert (unsure["route"], unsure["tier"]) == ("general", "default")
+    assert "under its threshold" in str(unsure["explanation"])
+    assert unsure["scores"]
+
+
+def test_index_must_match_routes_and_encoder(index_dir: Path, semantic_settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="are not configured routes"):
+        load_semantic(semantic_settings.routing, {"code", "general"})
+    other = msgspec.structs.replace(
+        semantic_settings.routing, encoder=str(ENCODER_BUILDS / "minilm-l6")
+    )
+    with pytest.raises(ConfigError, match="built with another encoder"):
+        load_semantic(other, {"code", "math", "chit_chat", "general"})
