@@ -1,0 +1,145 @@
+"""The whole routing decision through the semantic tier: in-process and over HTTP.
+
+An index is rebuilt from CLINC150's train split (151 routes, 15,100 exemplars) with the default
+encoder; the router is built by the same functions as the app's lifespan. Measured over
+CLINC150 test prompts: the decision's p50/p99 at 1 caller and at 32 concurrent callers (with
+decisions per second), and over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on a served
+``turnout serve``, both at concurrency 1.
+
+    .venv/bin/python -m benchmarks.decision [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
+from benchmarks.data import load_rows
+from benchmarks.loadgen import run_load
+from service.app import build_router
+from service.config import parse_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from service.routing.exemplars import load_exemplars
+from service.routing.index import rebuild
+from service.routing.semantic import open_semantic
+
+
+def _config(index: Path, routes: list[str]) -> str:
+    lines = [
+        f"routing: {{index: {index}}}",
+        "providers:",
+        "  - name: p",
+        "    base_url: http://127.0.0.1:9/v1",
+        "    models:",
+        "      - {id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}",
+        "routes:",
+        *[f'  - {{name: "{route}", targets: [p/m]}}' for route in routes],
+        '  - {name: "general", targets: [p/m]}',
+        "default_route: general",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _body(text: str) -> bytes:
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
+    settings = parse_settings(config.encode(), {})
+    router = build_router(settings, Catalog(settings), Metrics(), await open_semantic(settings))
+    bodies = [_body(prompt) for prompt in prompts]
+    for body in bodies[:50]:
+        await router.route(body)
+    rows = []
+    for concurrency in (1, 32):
+        samples: list[float] = []
+        cursor = iter(bodies)
+
+        async def caller() -> None:
+            for body in cursor:  # noqa: B023 - the shared cursor is the point
+                started = time.perf_counter()
+                await router.route(body)
+                samples.append(time.perf_counter() - started)  # noqa: B023
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+        rows.append(
+            {
+                "kind": "in_process",
+                "concurrency": concurrency,
+                "decisions": len(samples),
+                "per_s": round(len(samples) / wall, 1),
+                **percentiles_ms(samples),
+            }
+        )
+    return rows
+
+
+async def over_http(port: int, prompts: list[str]) -> dict[str, Any]:
+    route_times: list[float] = []
+    health_times: list[float] = []
+    health = f"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
+    for prompt in prompts:
+        body = _body(prompt)
+        head = (
+            f"POST /v1/route HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        routed = await run_load(
+            port, head.encode() + body, concurrency=1, duration_s=5, limit_per_worker=1
+        )
+        healthy = await run_load(port, health, concurrency=1, duration_s=5, limit_per_worker=1)
+        route_times += routed.latencies
+        health_times += healthy.latencies
+    route, health_ms = percentiles_ms(route_times), percentiles_ms(health_times)
+    return {
+        "kind": "http",
+        "concurrency": 1,
+        "route": route,
+        "healthz": health_ms,
+        "decision_p50_ms": round(route["p50_ms"] - health_ms["p50_ms"], 3),
+        "decision_p99_ms": round(route["p99_ms"] - health_ms["p99_ms"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rows = load_rows("clinc150")
+    train = [row for row in rows if row["split"] == "train"]
+    prompts = [row["text"] for row in rows if row["split"] == "test"][: 300 if args.quick else 2000]
+    with tempfile.TemporaryDirectory() as folder:
+        exemplars = Path(folder) / "exemplars.jsonl"
+        exemplars.write_text(
+            "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
+        )
+        found = load_exemplars(exemplars)
+        embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+        rebuild(found, Path(folder) / "index", embedder)
+        config = _config(Path(folder) / "index", list(found.routes))
+        results = asyncio.run(in_process(config, prompts))
+        (Path(folder) / "turnout.yaml").write_text(config)
+        port = free_port()
+        argv = ["-m", "service", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
+        with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
+            results.append(asyncio.run(over_http(port, prompts[:1000])))
+    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **machine()}
+    emit("decision", [{**meta, **row} for row in results])
+    for row in results:
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
