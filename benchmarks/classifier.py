@@ -29,6 +29,7 @@ from benchmarks.common import emit, machine, time_each
 from benchmarks.data import load_rows
 from service.routing.classifier import (
     Classifier,
+    Examples,
     OnnxClassifier,
     distillation_targets,
     expected_calibration_error,
@@ -121,9 +122,9 @@ def evaluate(name: str, encoders: dict[str, OnnxEmbedder], quick: bool) -> dict[
     fit_rows = split != "test"
     held_out = split[fit_rows] == "val"
     started = time.perf_counter()
-    teacher = fit(both[fit_rows], y[fit_rows], names, held_out=held_out)
+    teacher = fit(Examples(both[fit_rows], y[fit_rows], names, held_out))
     targets = distillation_targets(y[fit_rows], teacher.logits(both[fit_rows]))
-    student = fit(served[fit_rows], y[fit_rows], names, held_out=held_out, targets=targets)
+    student = fit(Examples(served[fit_rows], y[fit_rows], names, held_out), targets=targets)
     train_s = time.perf_counter() - started
     train_mask = split == "train"
     order = np.concatenate([np.flatnonzero(split == "val"), np.flatnonzero(split == "test")])

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 import faiss
 import numpy as np
 
-from service.routing.classifier import fit
+from service.errors import ConfigError
+from service.routing.classifier import Classifier, Examples, fit
 from service.routing.knn import KnnRouter, build_index
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from service.routing.classifier import Classifier
     from service.routing.encoder import OnnxEmbedder
     from service.routing.exemplars import ExemplarSet
 
@@ -79,6 +79,16 @@ def _previous_vectors(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.f
     except (OSError, ValueError, KeyError):
         return {}
     return dict(zip(hashes, vectors, strict=True))
+
+
+def _previous_classifier(out: Path, encoder_sha: str) -> Classifier | None:
+    """The previous build's classifier, as a warm start, if it used the same encoder."""
+    try:
+        if json.loads((out / "manifest.json").read_text())["encoder"]["sha256"] != encoder_sha:
+            return None
+        return Classifier.load(out)
+    except (OSError, ValueError, KeyError, ConfigError):
+        return None
 
 
 def _embed(
@@ -146,8 +156,11 @@ def rebuild(
     known = _previous_vectors(out, encoder_sha)
     vectors, embedded = _embed(texts, hashes, known, embedder, progress)
     held = held_out_rows(labels)
-    classifier = fit(vectors, labels, routes, held_out=held)
-    knn = KnnRouter(build_index(vectors[~held]), labels[~held], routes)
+    previous = _previous_classifier(out, encoder_sha)
+    classifier = fit(Examples(vectors, labels, routes, held), previous=previous)
+    # Exact search for the held-out rows: one batched query, and thresholds fitted on true
+    # neighbours.
+    knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
     fused = (
         knn.votes(knn.neighbours(vectors[held], NEIGHBOURS))
         + classifier.probabilities(vectors[held])

@@ -31,11 +31,14 @@ class Neighbours:
     ids: npt.NDArray[np.int64]
 
 
-def build_index(vectors: npt.NDArray[np.float32]) -> faiss.Index:
-    """An index over unit vectors ``(n, dim)``: exact up to `EXACT_LIMIT` rows, HNSW beyond."""
+def build_index(vectors: npt.NDArray[np.float32], *, exact: bool = False) -> faiss.Index:
+    """An index over unit vectors ``(n, dim)``: exact up to `EXACT_LIMIT` rows, HNSW beyond.
+
+    ``exact`` forces exact search, e.g. for one large batch of evaluation queries.
+    """
     dim = vectors.shape[1]
     index: faiss.Index
-    if len(vectors) <= EXACT_LIMIT:
+    if exact or len(vectors) <= EXACT_LIMIT:
         index = faiss.IndexFlatIP(dim)
     else:
         hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)

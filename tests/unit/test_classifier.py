@@ -10,6 +10,7 @@ import pytest
 from service.errors import ConfigError
 from service.routing.classifier import (
     Classifier,
+    Examples,
     OnnxClassifier,
     distillation_targets,
     expected_calibration_error,
@@ -41,7 +42,7 @@ def test_fit_learns_and_calibration_lowers_held_out_nll() -> None:
     x, y = clusters(0)
     held_out = np.zeros(len(y), dtype=bool)
     held_out[::4] = True
-    model = fit(x, y, ("a", "b", "c"), held_out=held_out)
+    model = fit(Examples(x, y, ("a", "b", "c"), held_out))
     x_test, y_test = clusters(0, per_class=200)
     accuracy = (model.probabilities(x_test).argmax(axis=1) == y_test).mean()
     assert accuracy > 0.8
@@ -72,7 +73,7 @@ def test_distillation_targets_mix_teacher_and_labels() -> None:
 
 def test_onnx_round_trip_matches_numpy(tmp_path: Path) -> None:
     x, y = clusters(1)
-    model = fit(x, y, ("a", "b", "c"), held_out=np.arange(len(y)) % 5 == 0)
+    model = fit(Examples(x, y, ("a", "b", "c"), np.arange(len(y)) % 5 == 0))
     model.save(tmp_path)
     served = OnnxClassifier(tmp_path)
     assert served.labels == ("a", "b", "c")
@@ -88,3 +89,20 @@ def test_altered_or_missing_classifier_is_a_config_error(tmp_path: Path) -> None
     (tmp_path / "classifier.onnx").write_bytes(b"tampered")
     with pytest.raises(ConfigError, match="does not match"):
         OnnxClassifier(tmp_path)
+
+
+def test_save_load_and_warm_start(tmp_path: Path) -> None:
+    x, y = clusters(2)
+    examples = Examples(x, y, ("a", "b", "c"), np.arange(len(y)) % 4 == 0)
+    cold = fit(examples)
+    cold.save(tmp_path)
+    loaded = Classifier.load(tmp_path)
+    assert loaded.labels == cold.labels
+    np.testing.assert_allclose(loaded.weights, cold.weights)
+    warm = fit(examples, previous=loaded)
+    agree = (warm.probabilities(x).argmax(axis=1) == cold.probabilities(x).argmax(axis=1)).mean()
+    assert agree > 0.95
+    other = Classifier(("x", "y", "z"), cold.weights, cold.bias, 1.0)
+    np.testing.assert_allclose(fit(examples, previous=other).weights, cold.weights)
+    with pytest.raises(ConfigError, match="no classifier"):
+        Classifier.load(tmp_path / "missing")
