@@ -1,7 +1,8 @@
 """The composition root: `create_app(settings)` wires every component, once, in its lifespan.
 
-The lifespan opens shared state, then the encoder and index (when configured), then the provider
-clients, and closes them in reverse order.
+The lifespan opens shared state, then the encoder and index (when configured, with a background
+task that swaps in new index builds), then the provider clients, and closes them in reverse
+order.
 Tests, benchmarks and the CLI build the service through this module and no other way.
 """
 
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -28,7 +32,7 @@ from service.policy.selector import Selector
 from service.router import Router
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
-from service.routing.semantic import SemanticTier, open_semantic
+from service.routing.semantic import SemanticTier, open_semantic, watch_index
 from service.state import open_state
 
 if TYPE_CHECKING:
@@ -68,10 +72,20 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
+        async with AsyncExitStack() as stack, anyio.create_task_group() as background:
             state = open_state(settings.state)
             stack.push_async_callback(state.aclose)
             semantic = await open_semantic(settings)
+            if semantic is not None and settings.routing.index is not None:
+                background.start_soon(
+                    partial(
+                        watch_index,
+                        semantic,
+                        Path(settings.routing.index),
+                        {route.name for route in settings.routes},
+                        interval_s=settings.routing.watch_interval_s,
+                    )
+                )
             clients: dict[str, UpstreamClient] = {}
             for provider in settings.providers:
                 client = UpstreamClient(provider, OpenAICompatibleAdapter(provider))
@@ -89,6 +103,7 @@ def create_app(settings: Settings) -> Litestar:
             )
             report_unavailable(settings)
             yield
+            background.cancel_scope.cancel()
 
     return Litestar(
         route_handlers=ROUTE_HANDLERS,

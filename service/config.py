@@ -157,6 +157,8 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
     max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = 256
     neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    watch_interval_s: Annotated[float, msgspec.Meta(ge=0.05)] = 2.0
+    """How often to look for a new build of ``index`` (written by ``turnout index rebuild``)."""
 
 
 class Settings(_Settings, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from service.routing.analyze import RoutingInput
 
 SHOWN: Final = 3
+
+logger = logging.getLogger(__name__)
 
 
 class SemanticIndex:
@@ -91,25 +94,33 @@ class SemanticTier:
     tier = Tier.SEMANTIC
 
     def __init__(
-        self, index: SemanticIndex, batcher: MicroBatcher, *, neighbours: int, default_route: str
+        self,
+        index: SemanticIndex,
+        batcher: MicroBatcher,
+        *,
+        neighbours: int,
+        default_route: str,
+        encoder_sha: str,
     ) -> None:
         self.index = index
+        self.encoder_sha = encoder_sha
         self._batcher = batcher
         self._neighbours = neighbours
         self._default_route = default_route
 
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route."""
+        index = self.index  # one build per decision, even if a reload swaps it meanwhile
         vector = await self._batcher.embed(inp.text)
-        fused, neighbours = self.index.score(vector, self._neighbours)
+        fused, neighbours = index.score(vector, self._neighbours)
         order = np.argsort(-fused)[:SHOWN]
-        best = self.index.routes[int(order[0])]
+        best = index.routes[int(order[0])]
         confidence = round(float(fused[order[0]]), 4)
-        threshold = self.index.thresholds[best]
+        threshold = index.thresholds[best]
         evidence = Evidence(
-            build_id=self.index.build_id,
+            build_id=index.build_id,
             neighbours=neighbours,
-            scores=tuple((self.index.routes[int(i)], round(float(fused[i]), 4)) for i in order),
+            scores=tuple((index.routes[int(i)], round(float(fused[i]), 4)) for i in order),
             threshold=threshold,
         )
         if confidence >= threshold:
@@ -156,5 +167,46 @@ async def open_semantic(settings: Settings) -> SemanticTier | None:
     encoder, index = await anyio.to_thread.run_sync(load_semantic, routing, routes)
     batcher = MicroBatcher(encoder, workers=routing.encoder_workers, max_batch=routing.max_batch)
     return SemanticTier(
-        index, batcher, neighbours=routing.neighbours, default_route=settings.default_route
+        index,
+        batcher,
+        neighbours=routing.neighbours,
+        default_route=settings.default_route,
+        encoder_sha=encoder.manifest["files"]["model.onnx"],
     )
+
+
+def read_build_id(folder: Path) -> str | None:
+    """The build id in a build's manifest, or None while it cannot be read."""
+    try:
+        found: str = json.loads((folder / "manifest.json").read_text())["build_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return found
+
+
+async def watch_index(
+    tier: SemanticTier, folder: Path, routes: set[str], *, interval_s: float
+) -> None:
+    """Swap in each new build of ``folder`` as ``turnout index rebuild`` writes it.
+
+    Runs until cancelled, in the lifespan's task group. A build that fails to load is logged
+    and skipped; the current one keeps serving. Decisions in flight finish on the build they
+    started with.
+    """
+    while True:
+        await anyio.sleep(interval_s)
+        build_id = await anyio.to_thread.run_sync(read_build_id, folder)
+        if build_id is None or build_id == tier.index.build_id:
+            continue
+        try:
+            index = await anyio.to_thread.run_sync(
+                lambda: SemanticIndex(folder, encoder_sha=tier.encoder_sha)
+            )
+            unknown = sorted(set(index.routes) - routes)
+            if unknown:
+                raise ConfigError(f"routes {unknown} are not configured routes")
+        except ConfigError as exc:
+            logger.error("index %s not reloaded: %s", folder, exc.message)
+            continue
+        tier.index = index
+        logger.info("index reloaded: build %s", index.build_id)

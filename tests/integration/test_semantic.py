@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -109,3 +111,54 @@ def test_index_must_match_routes_and_encoder(index_dir: Path, semantic_settings:
     )
     with pytest.raises(ConfigError, match="built with another encoder"):
         load_semantic(other, {"code", "math", "chit_chat", "general"})
+
+
+def test_a_new_build_is_swapped_in_under_load_without_failures(
+    tmp_path: Path, beta_upstream: tuple[object, str]
+) -> None:
+    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+    index = tmp_path / "index"
+    first = rebuild(load_exemplars(source), index, embedder).build_id
+    text = CONFIG.format(index=index, beta=beta_upstream[1]).replace(
+        "routing: {index:", "routing: {watch_interval_s: 0.05, index:"
+    )
+    settings = parse_settings(text.encode(), ENVIRON)
+    body = {"model": "auto", "messages": [{"role": "user", "content": "solve 2x + 5 = 13"}]}
+    seen: list[str] = []
+    failures: list[int] = []
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                response = client.post(f"{url}/v1/route", json=body)
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                else:
+                    seen.append(response.json()["build_id"])
+
+    with serve_in_thread(create_app(settings)) as url:
+        workers = [threading.Thread(target=load, args=(url,)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(seen) < 8 and time.monotonic() < deadline:  # the load is on the first build
+                time.sleep(0.01)
+            grown = {**ROUTES, "math": [*ROUTES["math"], "what is the cube root of 27"]}
+            second = rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
+            deadline = time.monotonic() + 10  # the watcher looks every 50 ms
+            while second.build_id not in seen[-8:] and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=10)
+    assert failures == []
+    assert second.build_id != first
+    assert seen[0] == first
+    swapped = seen.index(second.build_id)
+    # After the swap only decisions already in flight (one per worker at most) use the old build.
+    assert seen[swapped:].count(first) <= len(workers)
+    assert len(seen) > 20
