@@ -56,7 +56,8 @@ def accuracy(
         "knn10": round(float((votes.argmax(axis=1) == y_test).mean()), 4),
         "centroid": round(float(((x_test @ centroids.T).argmax(axis=1) == y_test).mean()), 4),
         "logistic": round(
-            float(((x_test @ weights * 20 + bias).argmax(axis=1) == y_test).mean()), 4
+            float(((x_test @ weights * classifier.LOGIT_SCALE + bias).argmax(1) == y_test).mean()),
+            4,
         ),
     }
 
