@@ -66,13 +66,16 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
 
 
 def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
-    return [
+    headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
         (b"x-turnout-model", opened.target.id.encode()),
         (b"x-turnout-tier", routed.decision.tier.encode()),
         (b"x-turnout-decision-ms", f"{routed.decision_ms:.3f}".encode()),
         (b"x-turnout-attempts", str(len(opened.attempts)).encode()),
     ]
+    if routed.decision.evidence is not None:
+        headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
+    return headers
 
 
 @asgi("/v1/chat/completions", copy_scope=False)

@@ -91,6 +91,16 @@ def test_prompts_without_a_rule_are_routed_by_meaning(semantic_url: str, index_d
     assert (math["route"], math["tier"]) == ("math", "semantic")
 
 
+def test_chat_completions_report_the_index_build(semantic_url: str, index_dir: Path) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "solve 3x = 12 for x"}]}
+    response = httpx.post(f"{semantic_url}/v1/chat/completions", json=body, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["x-turnout-route"] == "math"
+    assert response.headers["x-turnout-tier"] == "semantic"
+    build_id = msgspec.json.decode((index_dir / "manifest.json").read_bytes())["build_id"]
+    assert response.headers["x-turnout-index-build"] == build_id
+
+
 def test_rules_still_decide_first(semantic_url: str) -> None:
     greeting = decide(semantic_url, "hello, can you solve 2x = 4?")
     assert (greeting["route"], greeting["tier"]) == ("chit_chat", "rule")
