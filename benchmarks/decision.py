@@ -56,7 +56,10 @@ def _body(text: str) -> bytes:
 
 async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
     settings = parse_settings(config.encode(), {})
-    router = build_router(settings, Catalog(settings), Metrics(), await open_semantic(settings))
+    metrics = Metrics()
+    router = build_router(
+        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
+    )
     bodies = [_body(prompt) for prompt in prompts]
     for body in bodies[:50]:
         await router.route(body)

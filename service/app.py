@@ -75,7 +75,8 @@ def create_app(settings: Settings) -> Litestar:
         async with AsyncExitStack() as stack, anyio.create_task_group() as background:
             state = open_state(settings.state)
             stack.push_async_callback(state.aclose)
-            semantic = await open_semantic(settings)
+            metrics = Metrics()
+            semantic = await open_semantic(settings, metrics)
             if semantic is not None and settings.routing.index is not None:
                 background.start_soon(
                     partial(
@@ -92,7 +93,6 @@ def create_app(settings: Settings) -> Litestar:
                 stack.push_async_callback(client.aclose)
                 clients[provider.name] = client
             catalog = Catalog(settings)
-            metrics = Metrics()
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,

@@ -170,7 +170,8 @@ def _body(line: dict[str, Any]) -> bytes:
 
 async def _route(settings: Settings, bodies: Iterable[bytes], as_json: bool, out: TextIO) -> int:
     catalog = Catalog(settings)
-    router = build_router(settings, catalog, Metrics(), await open_semantic(settings))
+    metrics = Metrics()
+    router = build_router(settings, catalog, metrics, await open_semantic(settings, metrics))
     status = 0
     for number, body in enumerate(bodies, 1):
         try:

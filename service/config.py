@@ -143,6 +143,19 @@ class GatewaySettings(_Settings, frozen=True, kw_only=True):
     total_timeout_s: Positive = 300.0
 
 
+class CacheSettings(_Settings, frozen=True, kw_only=True):
+    """The in-process decision cache: near-duplicate prompts reuse a semantic decision.
+
+    ``threshold`` is a cosine; at 0.9 it reused 40% of paraphrases and none of the opposites
+    in ``benchmarks/cache.py`` (the opposites guard does the rest).
+    """
+
+    enabled: bool = True
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 4096
+    ttl_s: Positive = 600.0
+    threshold: Annotated[float, msgspec.Meta(ge=0.5, le=1.0)] = 0.9
+
+
 class RoutingSettings(_Settings, frozen=True, kw_only=True):
     """The semantic tier: an index built by ``turnout index rebuild`` and the encoder it used.
 
@@ -159,6 +172,7 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     watch_interval_s: Annotated[float, msgspec.Meta(ge=0.05)] = 2.0
     """How often to look for a new build of ``index`` (written by ``turnout index rebuild``)."""
+    cache: CacheSettings = CacheSettings()
 
 
 class Settings(_Settings, frozen=True, kw_only=True):

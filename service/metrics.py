@@ -40,6 +40,12 @@ class Metrics:
             buckets=DECISION_BUCKETS,
             registry=self.registry,
         )
+        self._cache = Counter(
+            "turnout_decision_cache",
+            "Decision cache lookups by outcome: hit, miss, or guarded (similar but opposite).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._upstream_errors = Counter(
             "turnout_upstream_errors",
             "Failed upstream attempts by provider, model and kind of failure.",
@@ -55,6 +61,10 @@ class Metrics:
     def decision(self, tier: str, seconds: float) -> None:
         """Record how long a decision took."""
         self._decision.labels(tier).observe(seconds)
+
+    def cache(self, outcome: str) -> None:
+        """Count a decision-cache lookup."""
+        self._cache.labels(outcome).inc()
 
     def upstream_error(self, target: Target, exc: UpstreamError) -> None:
         """Count a failed upstream attempt."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from service.errors import ConfigError
 from service.routing.batcher import MicroBatcher
+from service.routing.cache import MemoryDecisionCache
 from service.routing.classifier import OnnxClassifier
 from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from service.config import RoutingSettings, Settings
+    from service.metrics import Metrics
     from service.routing.analyze import RoutingInput
 
 SHOWN: Final = 3
@@ -98,20 +100,42 @@ class SemanticTier:
         index: SemanticIndex,
         batcher: MicroBatcher,
         *,
-        neighbours: int,
-        default_route: str,
+        settings: Settings,
         encoder_sha: str,
+        metrics: Metrics,
     ) -> None:
         self.index = index
         self.encoder_sha = encoder_sha
+        cache = settings.routing.cache
+        self._cache = (
+            MemoryDecisionCache(
+                capacity=cache.capacity, ttl_s=cache.ttl_s, threshold=cache.threshold
+            )
+            if cache.enabled
+            else None
+        )
+        self._metrics = metrics
         self._batcher = batcher
-        self._neighbours = neighbours
-        self._default_route = default_route
+        self._neighbours = settings.routing.neighbours
+        self._default_route = settings.default_route
 
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route."""
         index = self.index  # one build per decision, even if a reload swaps it meanwhile
         vector = await self._batcher.embed(inp.text)
+        if self._cache is None:
+            return self._decide(index, vector)
+        hit, outcome = self._cache.get(index.build_id, vector, inp.text)
+        self._metrics.cache(outcome)
+        if hit is not None:
+            cached = hit.match
+            reason = f"cached decision of a prompt {hit.similarity:.3f} similar: {cached.reason}"
+            return RouteMatch(cached.route, Tier.CACHE, cached.confidence, reason, cached.evidence)
+        decided = self._decide(index, vector)
+        self._cache.put(index.build_id, vector, inp.text, decided)
+        return decided
+
+    def _decide(self, index: SemanticIndex, vector: npt.NDArray[np.float32]) -> RouteMatch:
         fused, neighbours = index.score(vector, self._neighbours)
         order = np.argsort(-fused)[:SHOWN]
         best = index.routes[int(order[0])]
@@ -154,7 +178,7 @@ def load_semantic(
     return encoder, index
 
 
-async def open_semantic(settings: Settings) -> SemanticTier | None:
+async def open_semantic(settings: Settings, metrics: Metrics) -> SemanticTier | None:
     """The semantic tier the settings ask for, or None without ``routing.index``.
 
     Loads in a worker thread (model and index files are read from disk), then builds the
@@ -169,9 +193,9 @@ async def open_semantic(settings: Settings) -> SemanticTier | None:
     return SemanticTier(
         index,
         batcher,
-        neighbours=routing.neighbours,
-        default_route=settings.default_route,
+        settings=settings,
         encoder_sha=encoder.manifest["files"]["model.onnx"],
+        metrics=metrics,
     )
 
 

@@ -101,6 +101,20 @@ def test_chat_completions_report_the_index_build(semantic_url: str, index_dir: P
     assert response.headers["x-turnout-index-build"] == build_id
 
 
+def test_near_duplicates_reuse_a_decision_but_opposites_do_not(semantic_url: str) -> None:
+    first = decide(semantic_url, "Increase the font size in my Python editor")
+    assert first["tier"] in {"semantic", "default"}
+    again = decide(semantic_url, "Increase the font size in my Python editor.")
+    assert again["tier"] == "cache"
+    assert again["route"] == first["route"]
+    assert "cached decision" in str(again["explanation"])
+    opposite = decide(semantic_url, "Decrease the font size in my Python editor")
+    assert opposite["tier"] != "cache"
+    metrics = httpx.get(f"{semantic_url}/metrics").text
+    assert 'turnout_decision_cache_total{outcome="hit"}' in metrics
+    assert 'turnout_decision_cache_total{outcome="guarded"}' in metrics
+
+
 def test_rules_still_decide_first(semantic_url: str) -> None:
     greeting = decide(semantic_url, "hello, can you solve 2x = 4?")
     assert (greeting["route"], greeting["tier"]) == ("chit_chat", "rule")

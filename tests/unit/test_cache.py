@@ -1,0 +1,59 @@
+"""The L1 decision cache: similarity threshold, TTL, capacity, scopes, and the opposites guard."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.routing.cache import MemoryDecisionCache, polarity_terms
+from service.routing.decision import RouteMatch, Tier
+from service.routing.encoder import HashEmbedder
+
+MATCH = RouteMatch("security", Tier.SEMANTIC, 0.9, "test")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_polarity_terms() -> None:
+    assert polarity_terms("Please ENABLE 2FA on my account") == frozenset({"enable", "2fa", "on"})
+    assert polarity_terms("what is the weather like") == frozenset()
+    assert polarity_terms("I don't want 3 apples") == frozenset({"don't", "3"})
+
+
+def test_hits_need_similarity_ttl_and_the_same_polarity() -> None:
+    clock = FakeClock()
+    cache = MemoryDecisionCache(capacity=8, ttl_s=10, threshold=0.9, clock=clock)
+    embed = HashEmbedder(64).embed
+    vector = embed(["enable two factor authentication on my account"])[0]
+    assert cache.get("b1", vector, "x") == (None, "miss")
+    cache.put("b1", vector, "enable two factor authentication on my account", MATCH)
+    hit, outcome = cache.get("b1", vector, "Enable two factor authentication on my account!")
+    assert outcome == "hit"
+    assert hit is not None
+    assert hit.match == MATCH
+    assert hit.similarity > 0.99
+    opposite = "disable two factor authentication on my account"
+    assert cache.get("b1", vector, opposite) == (None, "guarded")
+    unrelated = embed(["recommend a restaurant in rome"])[0]
+    assert cache.get("b1", unrelated, "recommend a restaurant in rome") == (None, "miss")
+    assert cache.get("b2", vector, "enable two factor authentication on my account")[1] == "miss"
+    clock.now = 10.0
+    assert cache.get("b1", vector, "enable two factor authentication on my account")[1] == "miss"
+
+
+def test_capacity_and_scopes_are_bounded() -> None:
+    cache = MemoryDecisionCache(capacity=2, ttl_s=60, threshold=0.99)
+    rows = np.eye(4, dtype=np.float32)
+    for i in range(3):
+        cache.put("s", rows[i], f"text {i}", MATCH)
+    assert cache.get("s", rows[0], "text 0")[1] == "miss"  # overwritten by the third
+    assert cache.get("s", rows[2], "text 2")[1] == "hit"
+    for scope in ("a", "b", "c", "d"):
+        cache.put(scope, rows[3], "t", MATCH)
+    assert cache.get("s", rows[2], "text 2")[1] == "miss"  # the oldest scope made room
+    assert cache.get("d", rows[3], "t")[1] == "hit"
