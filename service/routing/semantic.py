@@ -3,7 +3,8 @@
 The fused score of a route is the mean of its share of the 10 nearest exemplars' similarity and
 the calibrated classifier's probability. The best route wins if its score clears the route's
 threshold (fitted by ``turnout index rebuild``); otherwise the request goes to the default route,
-and the decision says which route came closest. The embedding runs through the shared
+and the decision says which route came closest. A near-duplicate of a recent prompt reuses its
+decision through the L1 cache (`service.routing.cache`). The embedding runs through the shared
 `MicroBatcher`; the kNN search and the classifier run inline (microseconds to half a
 millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 """
