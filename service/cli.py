@@ -27,7 +27,7 @@ from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
 from service.routing.index import rebuild
-from service.routing.semantic import open_semantic
+from service.routing.semantic import index_settings, open_semantic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default: from the config)")
 
     route = commands.add_parser("route", help="print routing decisions, without calling models")
-    route.add_argument("--config", type=Path, help="YAML config (default: the shipped one)")
+    where = route.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path, help="YAML config (default: the shipped one)")
+    where.add_argument("--index", type=Path, help="an index build alone: its routes, no models")
     source = route.add_mutually_exclusive_group(required=True)
     source.add_argument("text", nargs="?", help="one prompt")
     source.add_argument("--file", type=Path, help='JSONL of {"text": ...} or {"messages": [...]}')
@@ -85,7 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings, host=args.host, port=args.port)
             return 0
         if args.command == "route":
-            settings = load_settings(args.config, process_environ())
+            if args.index is not None:
+                settings = index_settings(args.index)
+            else:
+                settings = load_settings(args.config, process_environ())
             lines = _prompts(args.text, args.file)
             return anyio.run(_route, settings, lines, args.json, sys.stdout)
         if args.command == "index":

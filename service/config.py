@@ -173,6 +173,8 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     watch_interval_s: Annotated[float, msgspec.Meta(ge=0.05)] = 2.0
     """How often to look for a new build of ``index`` (written by ``turnout index rebuild``)."""
     cache: CacheSettings = CacheSettings()
+    unsure: Literal["default_route", "best_route"] = "default_route"
+    """Where a prompt goes when its best route scores under that route's threshold."""
 
 
 class Settings(_Settings, frozen=True, kw_only=True):

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
 import faiss
+import msgspec
 import numpy as np
 
+from service.config import Settings
 from service.errors import ConfigError
 from service.routing.batcher import MicroBatcher
 from service.routing.cache import MemoryDecisionCache
@@ -31,7 +33,7 @@ from service.routing.knn import KnnRouter
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from service.config import RoutingSettings, Settings
+    from service.config import RoutingSettings
     from service.metrics import Metrics
     from service.routing.analyze import RoutingInput
 
@@ -119,6 +121,7 @@ class SemanticTier:
         self._batcher = batcher
         self._neighbours = settings.routing.neighbours
         self._default_route = settings.default_route
+        self._keep_best = settings.routing.unsure == "best_route"
 
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route."""
@@ -152,6 +155,8 @@ class SemanticTier:
             reason = f"nearest exemplars and classifier agree on '{best}'"
             return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence)
         reason = f"best route '{best}' scored {confidence:.2f}, under its threshold {threshold:.2f}"
+        if self._keep_best:
+            return RouteMatch(best, Tier.SEMANTIC, confidence, reason + "; kept", evidence)
         return RouteMatch(self._default_route, Tier.DEFAULT, confidence, reason, evidence)
 
 
@@ -235,3 +240,39 @@ async def watch_index(
             continue
         tier.index = index
         logger.info("index reloaded: build %s", index.build_id)
+
+
+def index_settings(folder: Path) -> Settings:
+    """Settings for routing with an index alone (``turnout route --index``): its routes, no models.
+
+    Every route targets a placeholder model that no request can reach, and an unsure prompt
+    keeps its best route, since an index does not say which route is the default.
+
+    Raises:
+        ConfigError: the folder holds no readable index manifest.
+    """
+    try:
+        routes = list(json.loads((folder / "manifest.json").read_text())["routes"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"--index: no index build in {folder}: {exc}") from exc
+    config = {
+        "routing": {"index": str(folder.resolve()), "unsure": "best_route"},
+        "providers": [
+            {
+                "name": "none",
+                "base_url": "http://127.0.0.1:9/v1",
+                "api_key_env": "TURNOUT_NO_PROVIDER",
+                "models": [
+                    {
+                        "id": "none",
+                        "input_per_mtok": 0,
+                        "output_per_mtok": 0,
+                        "context_window": 1 << 30,
+                    }
+                ],
+            }
+        ],
+        "routes": [{"name": route, "targets": ["none/none"]} for route in routes],
+        "default_route": routes[0],
+    }
+    return msgspec.convert(config, Settings)

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from service.app import create_app
+from service.cli import main
 from service.config import parse_settings
 from service.errors import ConfigError
 from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
@@ -186,3 +187,19 @@ def test_a_new_build_is_swapped_in_under_load_without_failures(
     # After the swap only decisions already in flight (one per worker at most) use the old build.
     assert seen[swapped:].count(first) <= len(workers)
     assert len(seen) > 20
+
+
+def test_route_with_an_index_alone(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prompts = index_dir.parent / "prompts.jsonl"
+    prompts.write_text(
+        '{"text": "solve the equation 2x + 5 = 13"}\n'
+        '{"text": "Quelle est la meilleure saison pour visiter le Japon ?"}\n'
+    )
+    assert main(["route", "--index", str(index_dir), "--file", str(prompts), "--json"]) == 0
+    first, second = (msgspec.json.decode(line) for line in capsys.readouterr().out.splitlines())
+    assert (first["route"], first["tier"]) == ("math", "semantic")
+    # No default route without a config: an unsure prompt keeps its best route, and says so.
+    assert second["tier"] == "semantic"
+    assert second["route"] in {"code", "math", "chit_chat"}
+    assert str(second["explanation"]).endswith("; kept")
+    assert main(["route", "--index", str(index_dir.parent / "missing"), "x"]) == 2
