@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
     from service.config import Settings
 
-logger = logging.getLogger("turnout")
 
 _ENCODER: Final = msgspec.json.Encoder()
 _LINE: Final = msgspec.json.Decoder(dict[str, Any])
