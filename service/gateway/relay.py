@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from service.http.body import Fields, encode_with_model
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from service.gateway.upstream import UpstreamResponse
 
-_FIELDS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ENCODER: Final = msgspec.json.Encoder()
+_FIELDS: Final = msgspec.json.Decoder(Fields)
 _EVENT_END: Final = re.compile(rb"\r?\n\r?\n")
 _DATA: Final = b"data:"
 
@@ -31,8 +32,7 @@ def rewrite_model(body: bytes, model: str) -> bytes:
         return body
     if "model" not in fields:
         return body
-    fields["model"] = msgspec.Raw(_ENCODER.encode(model))
-    return _ENCODER.encode(fields)
+    return encode_with_model(fields, model)
 
 
 def _rewrite_event(event: bytes, model: str) -> bytes:

@@ -99,8 +99,14 @@ class OnnxEmbedder:
         )
 
     @property
+    def sha256(self) -> str:
+        """The model file's sha256: what an index build records as its encoder."""
+        found: str = self.manifest["files"]["model.onnx"]
+        return found
+
+    @property
     def dim(self) -> int:
-        """384 for MiniLM."""
+        """384 for MiniLM, 512 for USE."""
         dim: int = self.manifest["dim"]
         return dim
 

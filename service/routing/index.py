@@ -67,28 +67,26 @@ def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[n
     return held
 
 
-def _previous_vectors(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.float32]]:
-    """Vectors of the previous build, by text hash, if it used the same encoder."""
+def _previous(
+    out: Path, encoder_sha: str
+) -> tuple[dict[str, npt.NDArray[np.float32]], Classifier | None]:
+    """The previous build's vectors by text hash, and its classifier as a warm start.
+
+    Nothing is reused from a build made with another encoder, or one that cannot be read.
+    """
     try:
-        manifest = json.loads((out / "manifest.json").read_text())
-        if manifest["encoder"]["sha256"] != encoder_sha:
-            return {}
+        if json.loads((out / "manifest.json").read_text())["encoder"]["sha256"] != encoder_sha:
+            return {}, None
         vectors = np.load(out / "vectors.npy")
         lines = (out / "exemplars.jsonl").read_bytes().split(b"\n")
         hashes = [json.loads(line)["hash"] for line in lines if line]
     except (OSError, ValueError, KeyError):
-        return {}
-    return dict(zip(hashes, vectors, strict=True))
-
-
-def _previous_classifier(out: Path, encoder_sha: str) -> Classifier | None:
-    """The previous build's classifier, as a warm start, if it used the same encoder."""
+        return {}, None
     try:
-        if json.loads((out / "manifest.json").read_text())["encoder"]["sha256"] != encoder_sha:
-            return None
-        return Classifier.load(out)
-    except (OSError, ValueError, KeyError, ConfigError):
-        return None
+        classifier: Classifier | None = Classifier.load(out)
+    except ConfigError:
+        classifier = None
+    return dict(zip(hashes, vectors, strict=True)), classifier
 
 
 def _embed(
@@ -152,11 +150,10 @@ def rebuild(
     texts = [exemplar.text for exemplar in exemplars.exemplars]
     hashes = [text_hash(text) for text in texts]
     labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
-    encoder_sha = embedder.manifest["files"]["model.onnx"]
-    known = _previous_vectors(out, encoder_sha)
+    encoder_sha = embedder.sha256
+    known, previous = _previous(out, encoder_sha)
     vectors, embedded = _embed(texts, hashes, known, embedder, progress)
     held = held_out_rows(labels)
-    previous = _previous_classifier(out, encoder_sha)
     classifier = fit(Examples(vectors, labels, routes, held), previous=previous)
     # Exact search for the held-out rows: one batched query, and thresholds fitted on true
     # neighbours.

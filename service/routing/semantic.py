@@ -45,11 +45,12 @@ logger = logging.getLogger(__name__)
 class SemanticIndex:
     """A loaded index build: kNN over exemplars, the classifier, per-route thresholds."""
 
-    def __init__(self, folder: Path, *, encoder_sha: str) -> None:
-        """Load a build and check it belongs to the encoder that will embed the queries.
+    def __init__(self, folder: Path, *, encoder_sha: str, routes: set[str]) -> None:
+        """Load a build; check it belongs to the encoder and names only configured ``routes``.
 
         Raises:
-            ConfigError: missing or inconsistent files, or another encoder's build.
+            ConfigError: missing or inconsistent files, another encoder's build, or a route
+                that is not configured.
         """
         try:
             manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
@@ -68,6 +69,11 @@ class SemanticIndex:
         self.routes = self.classifier.labels
         if tuple(manifest["routes"]) != self.routes or index.ntotal != len(rows):
             raise ConfigError(f"routing.index: the files in {folder} do not belong together")
+        unknown = sorted(set(self.routes) - routes)
+        if unknown:
+            raise ConfigError(
+                f"routing.index: routes {unknown} of {folder} are not configured routes"
+            )
         self.thresholds = {
             route: float(manifest["routes"][route]["threshold"]) for route in self.routes
         }
@@ -175,12 +181,7 @@ def load_semantic(
         threads=settings.encoder_threads,
         max_tokens=settings.max_tokens,
     )
-    index = SemanticIndex(Path(settings.index), encoder_sha=encoder.manifest["files"]["model.onnx"])
-    unknown = sorted(set(index.routes) - routes)
-    if unknown:
-        raise ConfigError(
-            f"routing.index: routes {unknown} of {settings.index} are not configured routes"
-        )
+    index = SemanticIndex(Path(settings.index), encoder_sha=encoder.sha256, routes=routes)
     return encoder, index
 
 
@@ -200,7 +201,7 @@ async def open_semantic(settings: Settings, metrics: Metrics) -> SemanticTier | 
         index,
         batcher,
         settings=settings,
-        encoder_sha=encoder.manifest["files"]["model.onnx"],
+        encoder_sha=encoder.sha256,
         metrics=metrics,
     )
 
@@ -230,11 +231,8 @@ async def watch_index(
             continue
         try:
             index = await anyio.to_thread.run_sync(
-                lambda: SemanticIndex(folder, encoder_sha=tier.encoder_sha)
+                lambda: SemanticIndex(folder, encoder_sha=tier.encoder_sha, routes=routes)
             )
-            unknown = sorted(set(index.routes) - routes)
-            if unknown:
-                raise ConfigError(f"routes {unknown} are not configured routes")
         except ConfigError as exc:
             logger.error("index %s not reloaded: %s", folder, exc.message)
             continue
