@@ -92,8 +92,10 @@ def emit(name: str, rows: list[dict[str, Any]]) -> Path:
 
 
 def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
-    """p50 and p99 of durations given in seconds, in milliseconds."""
+    """p50 and p99 of durations given in seconds, in milliseconds (NaN without samples)."""
     ordered = sorted(samples_s)
+    if not ordered:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
 
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 4)

@@ -32,14 +32,6 @@ class Samples:
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
 
-    def percentile(self, q: float) -> float:
-        """The ``q`` quantile (0..1) of the latencies, in milliseconds."""
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        index = min(len(ordered) - 1, round(q * (len(ordered) - 1)))
-        return ordered[index] * 1000
-
     @property
     def rate(self) -> float:
         """Completed requests per second."""
