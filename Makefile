@@ -31,4 +31,4 @@ lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v "^turnout" > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage models/build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage models/build index/build

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--exemplars", type=Path, required=True, help="JSONL file or folder")
     rebuild.add_argument("--out", type=Path, required=True, help="the build folder")
     rebuild.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER_DIR, help="encoder build")
+    rebuild.add_argument(
+        "--force", action="store_true", help="rebuild even when the build in --out is up to date"
+    )
 
     demo = commands.add_parser("demo", help="serve the router over simulated local upstreams")
     demo.add_argument("--host", default="127.0.0.1")
@@ -93,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines = _prompts(args.text, args.file)
             return anyio.run(_route, settings, lines, args.json, sys.stdout)
         if args.command == "index":
-            _rebuild(args.exemplars, args.out, args.encoder)
+            _rebuild(args.exemplars, args.out, args.encoder, force=args.force)
             return 0
         from service.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
 
@@ -104,14 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _rebuild(exemplars: Path, out: Path, encoder: Path) -> None:
+def _rebuild(exemplars: Path, out: Path, encoder: Path, *, force: bool) -> None:
     """``turnout index rebuild``: validate, build with a progress bar, print a summary."""
     found = load_exemplars(exemplars)
     embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("embedding", total=len(found.exemplars))
-        report = rebuild(found, out, embedder, progress=lambda done: bar.advance(task, done))
+        report = rebuild(
+            found, out, embedder, force=force, progress=lambda done: bar.advance(task, done)
+        )
+    if report.up_to_date:
+        print(f"index {report.build_id} in {out} is up to date")  # noqa: T201
+        return
     table = Table(title=f"index {report.build_id} in {out}")
     for column in ("route", "exemplars", "held out", "held-out accuracy", "threshold"):
         table.add_column(column, justify="left" if column == "route" else "right")

@@ -23,6 +23,7 @@ import numpy as np
 
 from service.errors import ConfigError
 from service.routing.classifier import Classifier, Examples, fit
+from service.routing.focus import FocusedEmbedder
 from service.routing.knn import KnnRouter, build_index
 
 if TYPE_CHECKING:
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from service.routing.encoder import OnnxEmbedder
+    from service.routing.encoder import Embedder, OnnxEmbedder
     from service.routing.exemplars import ExemplarSet
 
 HELD_OUT_SHARE: Final = 0.15
 NEIGHBOURS: Final = 10
 MIN_FOR_OWN_THRESHOLD: Final = 5
 BATCH: Final = 64
+# Part of every build id: raise it when a change to the build itself (training, thresholds,
+# files) must make existing builds count as out of date.
+BUILD_FORMAT: Final = "2"
 
 
 def text_hash(text: str) -> str:
@@ -54,6 +58,15 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: float
+    up_to_date: bool = False
+
+
+def build_id_of(encoder_sha: str, rows: list[dict[str, str]]) -> str:
+    """The build's identity: the build format, the encoder and every exemplar with its route."""
+    identity = sorted(f"{row['hash']} {row['route']}" for row in rows)
+    return hashlib.sha256("\n".join([BUILD_FORMAT, encoder_sha, *identity]).encode()).hexdigest()[
+        :16
+    ]
 
 
 def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[np.bool_]:
@@ -67,16 +80,29 @@ def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[n
     return held
 
 
+def _manifest(out: Path) -> dict[str, Any]:
+    """The manifest of the build in ``out``; empty when there is none or it cannot be read."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def _previous(
     out: Path, encoder_sha: str
 ) -> tuple[dict[str, npt.NDArray[np.float32]], Classifier | None]:
     """The previous build's vectors by text hash, and its classifier as a warm start.
 
-    Nothing is reused from a build made with another encoder, or one that cannot be read.
+    Nothing is reused from a build of another format or encoder, or one that cannot be read.
     """
+    manifest = _manifest(out)
+    if (
+        manifest.get("format") != BUILD_FORMAT
+        or manifest.get("encoder", {}).get("sha256") != encoder_sha
+    ):
+        return {}, None
     try:
-        if json.loads((out / "manifest.json").read_text())["encoder"]["sha256"] != encoder_sha:
-            return {}, None
         vectors = np.load(out / "vectors.npy")
         lines = (out / "exemplars.jsonl").read_bytes().split(b"\n")
         hashes = [json.loads(line)["hash"] for line in lines if line]
@@ -93,7 +119,7 @@ def _embed(
     texts: list[str],
     hashes: list[str],
     known: dict[str, npt.NDArray[np.float32]],
-    embedder: OnnxEmbedder,
+    embedder: Embedder,
     progress: Callable[[int], None],
 ) -> tuple[npt.NDArray[np.float32], int]:
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
@@ -141,18 +167,32 @@ def rebuild(
     out: Path,
     embedder: OnnxEmbedder,
     *,
+    force: bool = False,
     progress: Callable[[int], None] = lambda _: None,
 ) -> BuildReport:
-    """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``."""
+    """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``.
+
+    A build in ``out`` with the same build id is left as it is, unless ``force``.
+    """
     started = time.perf_counter()
     routes = exemplars.routes
     route_index = {route: i for i, route in enumerate(routes)}
     texts = [exemplar.text for exemplar in exemplars.exemplars]
     hashes = [text_hash(text) for text in texts]
-    labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
+    rows = [
+        {"text": text, "route": exemplar.route, "hash": key}
+        for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
+    ]
     encoder_sha = embedder.sha256
+    build_id = build_id_of(encoder_sha, rows)
+    existing = _manifest(out)
+    if not force and existing.get("build_id") == build_id:
+        progress(len(texts))
+        seconds = time.perf_counter() - started
+        return BuildReport(build_id, existing["routes"], len(texts), 0, len(texts), seconds, True)
+    labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
     known, previous = _previous(out, encoder_sha)
-    vectors, embedded = _embed(texts, hashes, known, embedder, progress)
+    vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
     held = held_out_rows(labels)
     classifier = fit(Examples(vectors, labels, routes, held), previous=previous)
     # Exact search for the held-out rows: one batched query, and thresholds fitted on true
@@ -163,18 +203,13 @@ def rebuild(
         + classifier.probabilities(vectors[held])
     ) / 2
     per_route = _thresholds(fused.astype(np.float32), labels[held], routes)
-    rows = [
-        {"text": text, "route": exemplar.route, "hash": key}
-        for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
-    ]
-    identity = sorted(f"{row['hash']} {row['route']}" for row in rows)
-    build_id = hashlib.sha256("\n".join([encoder_sha, *identity]).encode()).hexdigest()[:16]
     summary = {
         route: {"exemplars": int((labels == i).sum()), **per_route[route]}
         for i, route in enumerate(routes)
     }
     manifest = {
         "build_id": build_id,
+        "format": BUILD_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "encoder": {"name": embedder.manifest["name"], "sha256": encoder_sha, "dim": embedder.dim},
         "exemplars": len(texts),

@@ -28,6 +28,7 @@ from service.routing.cache import MemoryDecisionCache
 from service.routing.classifier import OnnxClassifier
 from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from service.routing.focus import FocusedEmbedder
 from service.routing.knn import KnnRouter
 
 if TYPE_CHECKING:
@@ -196,7 +197,9 @@ async def open_semantic(settings: Settings, metrics: Metrics) -> SemanticTier | 
         return None
     routes = {route.name for route in settings.routes}
     encoder, index = await anyio.to_thread.run_sync(load_semantic, routing, routes)
-    batcher = MicroBatcher(encoder, workers=routing.encoder_workers, max_batch=routing.max_batch)
+    batcher = MicroBatcher(
+        FocusedEmbedder(encoder), workers=routing.encoder_workers, max_batch=routing.max_batch
+    )
     return SemanticTier(
         index,
         batcher,

@@ -91,8 +91,15 @@ def test_rebuild_writes_a_usable_build_and_reuses_vectors(
     assert classifier.labels == ("chit_chat", "code", "math")
     assert classifier.labels[int(classifier.probabilities(query).argmax())] == "code"
 
+    written = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
     same = rebuild(load_exemplars(source), out, embedder)
     assert (same.embedded, same.reused, same.build_id) == (0, 24, first.build_id)
+    assert same.up_to_date
+    assert same.routes == manifest["routes"]
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == written
+    forced = rebuild(load_exemplars(source), out, embedder, force=True)
+    assert (forced.up_to_date, forced.embedded, forced.reused) == (False, 0, 24)
+    assert forced.build_id == first.build_id
 
     changed = {**ROUTES, "math": [*ROUTES["math"][:-1], "what is the square root of 144"]}
     write_exemplars(source, changed)

@@ -55,10 +55,11 @@ def test_route_reports_bad_prompts_and_exits_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text('{"text": "fine"}\n{"text": "x", "model": "nope"}\n')
+    first = '{"text": "write a python function that reverses a string"}'
+    prompts.write_text(first + '\n{"text": "x", "model": "nope"}\n')
     assert main(["route", "--file", str(prompts), "--json"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert msgspec.json.decode(out[0])["route"] == "general"
+    assert msgspec.json.decode(out[0])["route"] == "code"  # the default taxonomy's index
     assert "prompt 2" in msgspec.json.decode(out[1])["error"]
 
 

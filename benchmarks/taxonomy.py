@@ -1,0 +1,126 @@
+"""The default taxonomy on its held-out set: accuracy per route, per kind of prompt, per tier.
+
+The router is the default config's (``service/defaults/config.yaml``: rules, then the semantic
+tier over ``index/build/default``), built by the same functions as the app's lifespan. Every
+prompt of ``index/heldout/`` is routed once; a prompt counts as right when the decision names
+its route, so a prompt sent to the default route for low confidence counts as wrong unless it
+belongs there. Reported as well: the semantic tier alone (rules off), accuracy by kind of prompt
+(multi-paragraph, with code or data pasted in, not in English, drawn from a dataset) and the
+confusion matrix.
+
+    .venv/bin/python -m benchmarks.taxonomy [--show-errors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from benchmarks.common import emit, machine
+from service.app import build_router
+from service.config import Settings, load_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.routing.semantic import open_semantic
+
+HELDOUT: Final = Path(__file__).resolve().parents[1] / "index" / "heldout"
+_CODE: Final = re.compile(r"[{}();=<>]|\bdef |\bfn |\bSELECT\b|```|^\s{2,}\S", re.MULTILINE)
+_ACCENTED: Final = re.compile(r"[àâçéèêëîïôûùüÿñæœßäöü¿¡]")
+NON_ASCII_SHARE: Final = 0.3
+_DATA: Final = re.compile(r"(\d[\d,.]*\s*[,;|]\s*){3,}|^\S+,\S+,\S+$", re.MULTILINE)
+
+
+def heldout_rows(folder: Path = HELDOUT) -> list[dict[str, Any]]:
+    """Every held-out prompt with its route and source, in file order."""
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def kinds(text: str) -> list[str]:
+    """What makes a prompt unlike a one-line English question."""
+    found = []
+    if "\n\n" in text or text.count("\n") >= 3:
+        found.append("multi_paragraph")
+    if _CODE.search(text) or _DATA.search(text):
+        found.append("code_or_data")
+    letters = [c for c in text if c.isalpha()]
+    foreign = letters and sum(not c.isascii() for c in letters) / len(letters) > NON_ASCII_SHARE
+    if foreign or _ACCENTED.search(text):
+        found.append("non_english")
+    return found
+
+
+def _body(text: str) -> bytes:
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+async def route_all(settings: Settings, texts: list[str]) -> list[tuple[str, str]]:
+    """The route and tier of each text, decided by ``settings``' router."""
+    metrics = Metrics()
+    semantic = await open_semantic(settings, metrics)
+    router = build_router(settings, Catalog(settings), metrics, semantic)
+    out = []
+    for text in texts:
+        routed = await router.route(_body(text))
+        out.append((routed.decision.route or settings.default_route, str(routed.decision.tier)))
+    return out
+
+
+def score(rows: list[dict[str, Any]], decided: list[tuple[str, str]]) -> dict[str, Any]:
+    """Accuracy overall, per route, per kind of prompt and per tier; the confusion matrix."""
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    for row, (route, tier) in zip(rows, decided, strict=True):
+        ok = route == row["route"]
+        confusion[row["route"]][route] += 1
+        groups = ["all", f"route:{row['route']}", f"tier:{tier}", f"source:{row['kind']}"]
+        groups += [f"kind:{kind}" for kind in kinds(row["text"])]
+        for group in groups:
+            total[group] += 1
+            right[group] += ok
+    accuracy = {group: round(right[group] / total[group], 4) for group in sorted(total)}
+    return {
+        "accuracy": accuracy,
+        "counts": dict(sorted(total.items())),
+        "confusion": {gold: dict(found) for gold, found in sorted(confusion.items())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--show-errors", action="store_true", help="print each wrong decision")
+    args = parser.parse_args()
+    settings = load_settings(None, {})
+    rows = heldout_rows()
+    texts = [row["text"] for row in rows]
+    manifest = json.loads((Path(str(settings.routing.index)) / "manifest.json").read_text())
+    for name, config in (
+        ("router", settings),
+        ("semantic_only", msgspec.structs.replace(settings, rules=())),
+    ):
+        decided = asyncio.run(route_all(config, texts))
+        result = score(rows, decided)
+        fields = {"config": name, "build_id": manifest["build_id"], "prompts": len(rows)}
+        emit("taxonomy", [{"machine": machine(), **fields, **result}])
+        print(f"{name}: held-out accuracy {result['accuracy']['all']:.3f} over {len(rows)}")
+        for group, value in result["accuracy"].items():
+            print(f"  {group:28} {value:.3f}  ({result['counts'][group]})")
+        if args.show_errors and name == "router":
+            for row, (route, tier) in zip(rows, decided, strict=True):
+                if route != row["route"]:
+                    text = row["text"][:100].replace("\n", " ")
+                    print(f"  {row['route']:>16} -> {route:16} [{tier}] {text}")
+
+
+if __name__ == "__main__":
+    main()
