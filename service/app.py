@@ -27,6 +27,7 @@ from service.http.error_handlers import exception_handlers
 from service.http.handlers import ROUTE_HANDLERS
 from service.http.request_id import add_request_id
 from service.metrics import Metrics
+from service.policy.breaker import open_breakers
 from service.policy.catalog import Catalog
 from service.policy.selector import Selector
 from service.router import Router
@@ -93,11 +94,13 @@ def create_app(settings: Settings) -> Litestar:
                 stack.push_async_callback(client.aclose)
                 clients[provider.name] = client
             catalog = Catalog(settings)
+            gateway = settings.gateway
+            breakers = open_breakers(state, gateway.breaker) if gateway.breaker.enabled else None
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
                 router=build_router(settings, catalog, metrics, semantic),
-                gateway=Gateway(clients, metrics, settings.gateway.total_timeout_s),
+                gateway=Gateway(clients, metrics, gateway.total_timeout_s, breakers),
                 metrics=metrics,
                 state=state,
             )

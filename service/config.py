@@ -137,10 +137,25 @@ class RuleSettings(_Settings, frozen=True, kw_only=True):
     match: MatchScope = "last_user"
 
 
+class BreakerSettings(_Settings, frozen=True, kw_only=True):
+    """Circuit breakers per target (`service.policy.breaker`)."""
+
+    enabled: bool = True
+    failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Consecutive failures that open a breaker."""
+    error_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    """Share of failed attempts in a window that opens it, once ``min_requests`` were seen."""
+    min_requests: Annotated[int, msgspec.Meta(ge=1)] = 20
+    window_s: Positive = 30.0
+    open_s: Positive = 30.0
+    """How long an open breaker skips its target before one probe is let through."""
+
+
 class GatewaySettings(_Settings, frozen=True, kw_only=True):
     """Upstream behaviour shared by all providers."""
 
     total_timeout_s: Positive = 300.0
+    breaker: BreakerSettings = BreakerSettings()
 
 
 class CacheSettings(_Settings, frozen=True, kw_only=True):

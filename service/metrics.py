@@ -52,6 +52,12 @@ class Metrics:
             ["provider", "model", "kind"],
             registry=self.registry,
         )
+        self._breaker = Counter(
+            "turnout_breaker_transitions",
+            "Circuit breaker transitions seen by this replica, by target and new state.",
+            ["provider", "model", "state"],
+            registry=self.registry,
+        )
 
     def request(self, *, route: str, model: str, tier: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
@@ -71,6 +77,10 @@ class Metrics:
         status = getattr(exc, "upstream_status", None)
         kind = f"status_{status}" if status else (exc.code or type(exc).__name__)
         self._upstream_errors.labels(target.provider.name, target.model.id, kind).inc()
+
+    def breaker(self, target: Target, state: str) -> None:
+        """Count a circuit breaker's transition to ``state``."""
+        self._breaker.labels(target.provider.name, target.model.id, state).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -2,12 +2,15 @@
 
 A candidate is skipped on connection trouble, timeouts, 429 and 5xx; a client error (other 4xx)
 is passed back at once, since another model would refuse the same body. Failover happens only
-before the first byte reaches the client: a stream is handed over once its status is 2xx.
+before the first byte reaches the client: a stream is handed over once its status is 2xx. A
+candidate whose circuit breaker is open is skipped without a request (`service.policy.breaker`),
+and every attempt's outcome is counted by the breakers.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Final
@@ -18,6 +21,7 @@ from service.errors import (
     AllProvidersFailed,
     RateLimited,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -28,11 +32,13 @@ if TYPE_CHECKING:
     from service.gateway.upstream import UpstreamClient, UpstreamResponse
     from service.http.body import Fields
     from service.metrics import Metrics
+    from service.policy.breaker import Breakers
     from service.policy.catalog import Target
 
 logger = logging.getLogger(__name__)
 
 MS: Final = 1000.0
+CIRCUIT_OPEN: Final = "circuit_open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +60,26 @@ class Opened:
     body: bytes | None
     attempts: tuple[Attempt, ...]
 
+    @property
+    def tried(self) -> int:
+        """Targets that were sent the request (those skipped by an open breaker are not)."""
+        return sum(attempt.error != CIRCUIT_OPEN for attempt in self.attempts)
+
 
 class Gateway:
     """Sends a request to the first candidate that answers."""
 
     def __init__(
-        self, clients: Mapping[str, UpstreamClient], metrics: Metrics, total_timeout_s: float
+        self,
+        clients: Mapping[str, UpstreamClient],
+        metrics: Metrics,
+        total_timeout_s: float,
+        breakers: Breakers | None,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._total_timeout_s = total_timeout_s
+        self._breakers = breakers
 
     async def send(
         self, candidates: Sequence[Target], fields: Fields, request_id: str, *, stream: bool
@@ -83,22 +99,41 @@ class Gateway:
         failures: list[UpstreamError] = []
         with anyio.move_on_after(self._total_timeout_s) as deadline:
             for target in candidates:
+                if not await self._allowed(target):
+                    attempts.append(Attempt(target.id, CIRCUIT_OPEN, None, 0.0))
+                    continue
                 started = perf_counter()
                 try:
                     opened = await self._attempt(target, fields, request_id, stream=stream)
                 except (UpstreamTimeout, UpstreamUnavailable) as exc:
+                    await self._outcome(target, ok=False)
                     attempts.append(_record(target, exc, started))
                     failures.append(exc)
                     self._metrics.upstream_error(target, exc)
                     logger.warning("upstream attempt failed: %s", exc.message)
                     continue
+                except UpstreamRejected:
+                    await self._outcome(target, ok=True)  # the target is up; the body is wrong
+                    raise
+                await self._outcome(target, ok=True)
                 attempts.append(Attempt(target.id, None, opened.response.status, _ms(started)))
                 return Opened(target, opened.response, opened.body, tuple(attempts))
         if deadline.cancelled_caught:
             raise UpstreamTimeout(
                 f"no upstream answered within {self._total_timeout_s:g} s", target="*"
             )
-        raise _exhausted(failures)
+        raise _exhausted(failures, [a.target for a in attempts if a.error == CIRCUIT_OPEN])
+
+    async def _allowed(self, target: Target) -> bool:
+        return self._breakers is None or await self._breakers.allow(target.id, time.time())
+
+    async def _outcome(self, target: Target, *, ok: bool) -> None:
+        if self._breakers is None:
+            return
+        changed = await self._breakers.record(target.id, ok=ok, now=time.time())
+        if changed is not None:
+            self._metrics.breaker(target, changed)
+            logger.warning("circuit breaker of %s is now %s", target.id, changed)
 
     async def _attempt(
         self, target: Target, fields: Fields, request_id: str, *, stream: bool
@@ -123,15 +158,18 @@ def _record(target: Target, exc: UpstreamError, started: float) -> Attempt:
     return Attempt(target.id, exc.code or type(exc).__name__, status, _ms(started))
 
 
-def _exhausted(failures: Sequence[UpstreamError]) -> Exception:
-    """The error for the client once every candidate failed."""
-    summary = "; ".join(failure.message for failure in failures)
+def _exhausted(failures: Sequence[UpstreamError], open_circuits: Sequence[str]) -> Exception:
+    """The error for the client once every candidate failed or was skipped."""
+    summary = "; ".join(
+        [failure.message for failure in failures]
+        + [f"{target}: circuit open" for target in open_circuits]
+    )
     limited = [
         failure
         for failure in failures
         if isinstance(failure, UpstreamUnavailable) and failure.upstream_status == 429
     ]
-    if failures and len(limited) == len(failures):
+    if failures and len(limited) == len(failures) and not open_circuits:
         waits = [failure.retry_after for failure in limited if failure.retry_after is not None]
         return RateLimited(
             f"every candidate is rate limited: {summary}", retry_after=min(waits, default=None)

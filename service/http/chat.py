@@ -18,6 +18,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException
 
 from service.errors import RequestTooLarge, ServiceError, UpstreamError
+from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
@@ -71,8 +72,11 @@ def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
         (b"x-turnout-model", opened.target.id.encode()),
         (b"x-turnout-tier", routed.decision.tier.encode()),
         (b"x-turnout-decision-ms", f"{routed.decision_ms:.3f}".encode()),
-        (b"x-turnout-attempts", str(len(opened.attempts)).encode()),
+        (b"x-turnout-attempts", str(opened.tried).encode()),
     ]
+    skipped = [attempt.target for attempt in opened.attempts if attempt.error == CIRCUIT_OPEN]
+    if skipped:
+        headers.append((b"x-turnout-circuit-open", ",".join(skipped).encode()))
     if routed.decision.evidence is not None:
         headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
     return headers

@@ -8,6 +8,8 @@ import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from service.state.fallback import Fallback
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,6 +23,7 @@ class RedisState:
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
+        self.fallback = Fallback(timeout_s=timeout_s)
 
     async def ping(self) -> bool:
         """Whether Redis answers PING within the timeout."""

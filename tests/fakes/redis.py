@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def redis_server(*, required: bool) -> Iterator[str]:
-    """Start ``redis-server`` (no persistence) and yield its URL.
+def redis_server(*, required: bool, port: int | None = None) -> Iterator[str]:
+    """Start ``redis-server`` (no persistence) on ``port`` or a free one and yield its URL.
 
     A missing binary skips the test, or fails it when ``required`` (under CI).
     """
@@ -28,7 +28,7 @@ def redis_server(*, required: bool) -> Iterator[str]:
         if required:
             pytest.fail("redis-server is missing: install Debian's redis-server package")
         pytest.skip("redis-server is missing: apt-get install redis-server")
-    port = closed_port()
+    port = port or closed_port()
     process = subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

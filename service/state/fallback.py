@@ -1,0 +1,59 @@
+"""Redis or local state: a call that Redis cannot answer in time is answered locally instead.
+
+While Redis is out, every call goes straight to its local stand-in for ``retry_s`` before Redis
+is tried again, so an outage costs one timeout per ``retry_s``, not one per request. The outage
+and the recovery are each logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Fallback:
+    """Shared between every Redis-backed component of one replica."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        retry_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self._retry_s = retry_s
+        self._clock = clock
+        self._down_until = 0.0
+        self.down = False
+
+    async def call(
+        self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
+    ) -> T:
+        """``shared()`` within the timeout, or ``local()`` when Redis fails or is known down."""
+        if self.down and self._clock() < self._down_until:
+            return await local()
+        try:
+            with anyio.fail_after(self._timeout_s):
+                result = await shared()
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self.down:
+                logger.warning("redis unreachable (%s): using this replica's own state", exc)
+            self.down = True
+            self._down_until = self._clock() + self._retry_s
+            return await local()
+        if self.down:
+            logger.warning("redis reachable again: shared state resumed")
+            self.down = False
+        return result
