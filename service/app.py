@@ -29,6 +29,7 @@ from service.http.request_id import add_request_id
 from service.metrics import Metrics
 from service.policy.breaker import open_breakers
 from service.policy.catalog import Catalog
+from service.policy.limits import open_limits
 from service.policy.selector import Selector
 from service.router import Router
 from service.routing.pipeline import Pipeline
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> Litestar:
                 gateway=Gateway(clients, metrics, gateway.total_timeout_s, breakers),
                 metrics=metrics,
                 state=state,
+                limits=open_limits(state, settings.limits.client),
             )
             report_unavailable(settings)
             yield

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from service.gateway.failover import Gateway
     from service.metrics import Metrics
     from service.policy.catalog import Catalog
+    from service.policy.limits import ClientLimits
     from service.router import Router
     from service.state.protocol import State
 
@@ -24,3 +25,4 @@ class Components:
     gateway: Gateway
     metrics: Metrics
     state: State
+    limits: ClientLimits | None

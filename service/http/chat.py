@@ -22,6 +22,7 @@ from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
+from service.policy.limits import client_key
 from service.policy.selector import available
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope["headers"] if key == name), None)
+
+
 def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
@@ -95,6 +100,9 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
         routed = await components.router.route(body)
         route, tier = routed.decision.route or "", routed.decision.tier
+        if components.limits is not None:
+            tokens = routed.inp.token_estimate + (routed.inp.output_limit or 0)
+            await components.limits.admit(client_key(_header(scope, b"authorization")), tokens)
         opened = await components.gateway.send(
             available(routed.candidates),
             routed.fields,

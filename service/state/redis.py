@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import anyio
 import redis.asyncio as aioredis
@@ -12,6 +13,8 @@ from service.state.fallback import Fallback
 
 logger = logging.getLogger(__name__)
 
+POOL_SIZE: Final = 16
+
 
 class RedisState:
     """A Redis connection pool whose every call has a deadline."""
@@ -20,9 +23,17 @@ class RedisState:
 
     def __init__(self, url: str, *, timeout_s: float) -> None:
         self._timeout_s = timeout_s
-        self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        # A bounded pool: a burst of requests waits (up to the timeout) for one of a few warm
+        # connections instead of opening one each, which on a busy host takes longer than the
+        # timeout and would send the burst to local state.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
         )
+        self.client = aioredis.Redis.from_pool(pool)  # closed with the client
         self.fallback = Fallback(timeout_s=timeout_s)
 
     async def ping(self) -> bool:

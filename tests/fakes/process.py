@@ -1,0 +1,50 @@
+"""``turnout serve`` in a subprocess: a replica as production runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from tests.fakes.server import closed_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
+
+@contextlib.contextmanager
+def turnout_serve(config_text: str, folder: Path, environ: Mapping[str, str]) -> Iterator[str]:
+    """Write the config into ``folder``, serve it until the block ends, and yield its URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = closed_port()
+    config = folder / f"turnout-{port}.yaml"
+    config.write_text(config_text)
+    log = folder / f"turnout-{port}.log"
+    command = [sys.executable, "-m", "service", "serve", "--config", str(config)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [*command, "--port", str(port)],
+            env=dict(environ),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"turnout serve did not start: {log.read_text()}") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
