@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> Litestar:
                 settings=settings,
                 catalog=catalog,
                 router=build_router(settings, catalog, metrics, semantic),
-                gateway=Gateway(clients, metrics, gateway.total_timeout_s, breakers),
+                gateway=Gateway(clients, metrics, gateway, breakers),
                 metrics=metrics,
                 state=state,
                 limits=open_limits(state, settings.limits.client),

@@ -168,10 +168,21 @@ class LimitSettings(_Settings, frozen=True, kw_only=True):
     """Per client API key (told apart by a hash of the bearer token)."""
 
 
+class RetrySettings(_Settings, frozen=True, kw_only=True):
+    """Passes over a request's candidates when every one of them failed (`service.gateway`)."""
+
+    passes: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+    backoff_s: Positive = 0.25
+    """The ceiling of the first wait; it doubles each pass (full jitter below it)."""
+    max_backoff_s: Positive = 5.0
+    """The longest wait; an upstream asking for longer (``Retry-After``) is not retried."""
+
+
 class GatewaySettings(_Settings, frozen=True, kw_only=True):
     """Upstream behaviour shared by all providers."""
 
     total_timeout_s: Positive = 300.0
+    retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
 
 

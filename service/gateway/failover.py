@@ -10,6 +10,7 @@ and every attempt's outcome is counted by the breakers.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from time import perf_counter
@@ -27,8 +28,9 @@ from service.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
+    from service.config import GatewaySettings
     from service.gateway.upstream import UpstreamClient, UpstreamResponse
     from service.http.body import Fields
     from service.metrics import Metrics
@@ -66,6 +68,15 @@ class Opened:
         return sum(attempt.error != CIRCUIT_OPEN for attempt in self.attempts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What every attempt of one request sends."""
+
+    fields: Fields
+    request_id: str
+    stream: bool
+
+
 class Gateway:
     """Sends a request to the first candidate that answers."""
 
@@ -73,18 +84,22 @@ class Gateway:
         self,
         clients: Mapping[str, UpstreamClient],
         metrics: Metrics,
-        total_timeout_s: float,
+        settings: GatewaySettings,
         breakers: Breakers | None,
+        *,
+        random: Callable[[], float] | None = None,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
-        self._total_timeout_s = total_timeout_s
+        self._total_timeout_s = settings.total_timeout_s
+        self._retry = settings.retry
         self._breakers = breakers
+        self._random = random or secrets.SystemRandom().random
 
     async def send(
         self, candidates: Sequence[Target], fields: Fields, request_id: str, *, stream: bool
     ) -> Opened:
-        """Try ``candidates`` in order.
+        """Try ``candidates`` in order, in up to ``retry.passes`` passes with backoff between.
 
         For a stream the response comes back unread (the caller relays and closes it); otherwise
         its body is read here, so a connection dropped mid-body still fails over.
@@ -97,32 +112,71 @@ class Gateway:
         """
         attempts: list[Attempt] = []
         failures: list[UpstreamError] = []
+        call = _Call(fields, request_id, stream=stream)
         with anyio.move_on_after(self._total_timeout_s) as deadline:
-            for target in candidates:
-                if not await self._allowed(target):
-                    attempts.append(Attempt(target.id, CIRCUIT_OPEN, None, 0.0))
-                    continue
-                started = perf_counter()
-                try:
-                    opened = await self._attempt(target, fields, request_id, stream=stream)
-                except (UpstreamTimeout, UpstreamUnavailable) as exc:
-                    await self._outcome(target, ok=False)
-                    attempts.append(_record(target, exc, started))
-                    failures.append(exc)
-                    self._metrics.upstream_error(target, exc)
-                    logger.warning("upstream attempt failed: %s", exc.message)
-                    continue
-                except UpstreamRejected:
-                    await self._outcome(target, ok=True)  # the target is up; the body is wrong
-                    raise
-                await self._outcome(target, ok=True)
-                attempts.append(Attempt(target.id, None, opened.response.status, _ms(started)))
-                return Opened(target, opened.response, opened.body, tuple(attempts))
+            for number in range(self._retry.passes):
+                if number:
+                    wait = self._backoff(number, failures)
+                    if wait is None:
+                        break
+                    await anyio.sleep(wait)
+                    failures = []
+                opened = await self._pass(candidates, call, attempts, failures)
+                if opened is not None:
+                    return opened
         if deadline.cancelled_caught:
             raise UpstreamTimeout(
                 f"no upstream answered within {self._total_timeout_s:g} s", target="*"
             )
         raise _exhausted(failures, [a.target for a in attempts if a.error == CIRCUIT_OPEN])
+
+    async def _pass(
+        self,
+        candidates: Sequence[Target],
+        call: _Call,
+        attempts: list[Attempt],
+        failures: list[UpstreamError],
+    ) -> Opened | None:
+        """Try each candidate once; record every attempt and failure; the first 2xx wins."""
+        for target in candidates:
+            if not await self._allowed(target):
+                attempts.append(Attempt(target.id, CIRCUIT_OPEN, None, 0.0))
+                continue
+            started = perf_counter()
+            try:
+                opened = await self._attempt(target, call)
+            except (UpstreamTimeout, UpstreamUnavailable) as exc:
+                await self._outcome(target, ok=False)
+                attempts.append(_record(target, exc, started))
+                failures.append(exc)
+                self._metrics.upstream_error(target, exc)
+                logger.warning("upstream attempt failed: %s", exc.message)
+                continue
+            except UpstreamRejected:
+                await self._outcome(target, ok=True)  # the target is up; the body is wrong
+                raise
+            await self._outcome(target, ok=True)
+            attempts.append(Attempt(target.id, None, opened.response.status, _ms(started)))
+            return Opened(target, opened.response, opened.body, tuple(attempts))
+        return None
+
+    def _backoff(self, number: int, failures: Sequence[UpstreamError]) -> float | None:
+        """How long to wait before pass ``number`` (from 1), or None not to retry.
+
+        Exponential with full jitter; never shorter than the soonest ``Retry-After`` among the
+        failures, and no retry at all when that is over ``max_backoff_s``, or when every
+        candidate was skipped by its breaker (nothing failed: nothing to retry).
+        """
+        if not failures:
+            return None
+        retry = self._retry
+        waits = [f.retry_after for f in failures if isinstance(f, UpstreamUnavailable)]
+        told = min((wait for wait in waits if wait is not None), default=0.0)
+        if told > retry.max_backoff_s:
+            return None
+        ceiling = min(retry.max_backoff_s, retry.backoff_s * 2 ** (number - 1))
+        jittered: float = self._random() * ceiling
+        return max(told, jittered)
 
     async def _allowed(self, target: Target) -> bool:
         return self._breakers is None or await self._breakers.allow(target.id, time.time())
@@ -135,12 +189,10 @@ class Gateway:
             self._metrics.breaker(target, changed)
             logger.warning("circuit breaker of %s is now %s", target.id, changed)
 
-    async def _attempt(
-        self, target: Target, fields: Fields, request_id: str, *, stream: bool
-    ) -> Opened:
+    async def _attempt(self, target: Target, call: _Call) -> Opened:
         client = self._clients[target.provider.name]
-        response = await client.open(fields, target.model.id, request_id)
-        if stream:
+        response = await client.open(call.fields, target.model.id, call.request_id)
+        if call.stream:
             return Opened(target, response, None, ())
         try:
             body = await response.read()

@@ -88,19 +88,19 @@ def test_invalid_body_is_bad_request(client: openai.OpenAI) -> None:
 def test_rate_limited_everywhere_is_rate_limit_error(
     client: openai.OpenAI, alpha: SimulatedUpstream, beta: SimulatedUpstream
 ) -> None:
-    alpha.queue(Behaviour("status", 429, retry_after=2))
-    beta.queue(Behaviour("status", 429, retry_after=2))
+    alpha.queue(Behaviour("status", 429, retry_after=20))  # over max_backoff_s: no retry
+    beta.queue(Behaviour("status", 429, retry_after=20))
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="auto", messages=CODE)
     assert caught.value.code == "rate_limit_exceeded"
-    assert caught.value.response.headers["retry-after"] == "2"
+    assert caught.value.response.headers["retry-after"] == "20"
 
 
 def test_all_failing_is_internal_server_error(
     client: openai.OpenAI, alpha: SimulatedUpstream, beta: SimulatedUpstream
 ) -> None:
-    alpha.queue(Behaviour("status", 500))
-    beta.queue(Behaviour("status", 503))
+    alpha.queue(Behaviour("status", 500), Behaviour("status", 500))  # both passes
+    beta.queue(Behaviour("status", 503), Behaviour("status", 503))
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model="auto", messages=CODE)
     assert caught.value.status_code == 503

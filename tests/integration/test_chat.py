@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -138,10 +139,11 @@ def test_client_error_from_upstream_is_passed_back(
 def test_all_candidates_failing_is_a_503_envelope(
     router_url: str, alpha: SimulatedUpstream, beta: SimulatedUpstream
 ) -> None:
-    alpha.queue(Behaviour("status", 500))
-    beta.queue(Behaviour("status", 502))
+    alpha.queue(Behaviour("status", 500), Behaviour("status", 500))  # both passes
+    beta.queue(Behaviour("status", 502), Behaviour("status", 502))
     response = chat(router_url, user("```sql```"))
     assert response.status_code == 503
+    assert len(alpha.received) == len(beta.received) == 2
     error = response.json()["error"]
     assert error["code"] == "all_providers_unavailable"
     assert error["type"] == "server_error"
@@ -151,12 +153,27 @@ def test_all_candidates_failing_is_a_503_envelope(
 def test_all_candidates_rate_limited_is_a_429_with_retry_after(
     router_url: str, alpha: SimulatedUpstream, beta: SimulatedUpstream
 ) -> None:
+    # Both ask for longer than gateway.retry.max_backoff_s (5 s): no second pass.
     alpha.queue(Behaviour("status", 429, retry_after=7))
-    beta.queue(Behaviour("status", 429, retry_after=3))
+    beta.queue(Behaviour("status", 429, retry_after=6))
     response = chat(router_url, user("```ts```"))
     assert response.status_code == 429
-    assert response.headers["retry-after"] == "3"
+    assert response.headers["retry-after"] == "6"
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert len(alpha.received) == len(beta.received) == 1
+
+
+def test_a_second_pass_waits_out_retry_after(
+    router_url: str, alpha: SimulatedUpstream, beta: SimulatedUpstream
+) -> None:
+    alpha.queue(Behaviour("status", 429, retry_after=0.4))
+    beta.queue(Behaviour("status", 503))
+    started = time.perf_counter()
+    response = chat(router_url, user("```go```"))
+    assert response.status_code == 200
+    assert time.perf_counter() - started >= 0.4
+    assert response.headers["x-turnout-model"] == "alpha/a-large"
+    assert response.headers["x-turnout-attempts"] == "3"
 
 
 def test_stream_broken_after_first_byte_ends_with_error_event(
