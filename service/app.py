@@ -30,6 +30,7 @@ from service.metrics import Metrics
 from service.policy.breaker import open_breakers
 from service.policy.catalog import Catalog
 from service.policy.limits import open_limits
+from service.policy.scoring import TargetStats
 from service.policy.selector import Selector
 from service.router import Router
 from service.routing.pipeline import Pipeline
@@ -46,16 +47,23 @@ logger = logging.getLogger(__name__)
 
 
 def build_router(
-    settings: Settings, catalog: Catalog, metrics: Metrics, semantic: SemanticTier | None
+    settings: Settings,
+    catalog: Catalog,
+    metrics: Metrics,
+    semantic: SemanticTier | None,
+    stats: TargetStats | None = None,
 ) -> Router:
-    """The decision side alone, for the service and for ``turnout route``."""
+    """The decision side alone, for the service and for ``turnout route``.
+
+    ``stats``: the gateway's observations of each target, which the policy orders by.
+    """
     pipeline = Pipeline(
         catalog,
         [RuleTier(settings.rules)],
         settings.default_route,
         [semantic] if semantic is not None else [],
     )
-    return Router(pipeline, Selector(catalog), metrics)
+    return Router(pipeline, Selector(catalog, settings, stats or TargetStats()), metrics)
 
 
 def report_unavailable(settings: Settings) -> None:
@@ -97,11 +105,12 @@ def create_app(settings: Settings) -> Litestar:
             catalog = Catalog(settings)
             gateway = settings.gateway
             breakers = open_breakers(state, gateway.breaker) if gateway.breaker.enabled else None
+            stats = TargetStats()
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
-                router=build_router(settings, catalog, metrics, semantic),
-                gateway=Gateway(clients, metrics, gateway, breakers),
+                router=build_router(settings, catalog, metrics, semantic, stats),
+                gateway=Gateway(clients, metrics, gateway, breakers, stats),
                 metrics=metrics,
                 state=state,
                 limits=open_limits(state, settings.limits.client),

@@ -122,12 +122,31 @@ class ProviderSettings(_Settings, frozen=True, kw_only=True):
         return self.api_key_env is None or self.api_key is not None
 
 
+Weight = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class PolicySettings(_Settings, frozen=True, kw_only=True):
+    """How a route orders its candidates (`service.policy.scoring`): weights of penalties."""
+
+    preference: Weight = 1.0
+    cost: Weight = 0.0
+    latency: Weight = 0.0
+    errors: Weight = 0.0
+    latency_sla_ms: Positive | None = None
+
+    @property
+    def is_preference_only(self) -> bool:
+        """True when only the configured order counts (the default)."""
+        return self.cost == self.latency == self.errors == 0
+
+
 class RouteSettings(_Settings, frozen=True, kw_only=True):
     """A named kind of request and the models that should serve it, in preference order."""
 
     name: Name
     description: str = ""
     targets: tuple[str, ...]
+    policy: PolicySettings = PolicySettings()
 
 
 class RuleSettings(_Settings, frozen=True, kw_only=True):
@@ -314,6 +333,8 @@ def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[st
             problems.append(f"routes[{i}].name: '{route.name}' is reserved or already used")
         if not route.targets:
             problems.append(f"routes[{i}].targets: a route needs at least one target")
+        if route.policy.latency and route.policy.latency_sla_ms is None:
+            problems.append(f"routes[{i}].policy.latency_sla_ms: a latency weight needs an SLA")
         for j, target in enumerate(route.targets):
             provider, _, model = target.partition("/")
             key = f"routes[{i}].targets[{j}]"

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from service.metrics import Metrics
     from service.policy.breaker import Breakers
     from service.policy.catalog import Target
+    from service.policy.scoring import TargetStats
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +81,13 @@ class _Call:
 class Gateway:
     """Sends a request to the first candidate that answers."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the composition root hands in each part
         self,
         clients: Mapping[str, UpstreamClient],
         metrics: Metrics,
         settings: GatewaySettings,
         breakers: Breakers | None,
+        stats: TargetStats,
         *,
         random: Callable[[], float] | None = None,
     ) -> None:
@@ -94,6 +96,7 @@ class Gateway:
         self._total_timeout_s = settings.total_timeout_s
         self._retry = settings.retry
         self._breakers = breakers
+        self._stats = stats
         self._random = random or secrets.SystemRandom().random
 
     async def send(
@@ -146,16 +149,16 @@ class Gateway:
             try:
                 opened = await self._attempt(target, call)
             except (UpstreamTimeout, UpstreamUnavailable) as exc:
-                await self._outcome(target, ok=False)
+                await self._outcome(target, ok=False, started=None)
                 attempts.append(_record(target, exc, started))
                 failures.append(exc)
                 self._metrics.upstream_error(target, exc)
                 logger.warning("upstream attempt failed: %s", exc.message)
                 continue
             except UpstreamRejected:
-                await self._outcome(target, ok=True)  # the target is up; the body is wrong
+                await self._outcome(target, ok=True, started=started)  # up; the body is wrong
                 raise
-            await self._outcome(target, ok=True)
+            await self._outcome(target, ok=True, started=started)
             attempts.append(Attempt(target.id, None, opened.response.status, _ms(started)))
             return Opened(target, opened.response, opened.body, tuple(attempts))
         return None
@@ -181,7 +184,13 @@ class Gateway:
     async def _allowed(self, target: Target) -> bool:
         return self._breakers is None or await self._breakers.allow(target.id, time.time())
 
-    async def _outcome(self, target: Target, *, ok: bool) -> None:
+    async def _outcome(self, target: Target, *, ok: bool, started: float | None) -> None:
+        """Feed one attempt to the policy's observations and to the target's breaker.
+
+        ``started``: when the attempt began, if it answered (its latency is observed).
+        """
+        latency = None if started is None else _ms(started)
+        self._stats.observe(target.id, ok=ok, latency_ms=latency)
         if self._breakers is None:
             return
         changed = await self._breakers.record(target.id, ok=ok, now=time.time())

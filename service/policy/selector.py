@@ -1,8 +1,8 @@
 """Turns a decision into the ordered candidates the gateway tries.
 
-For now: the route's targets in preference order, keeping only available providers and models
-that can take the request (vision, tools, JSON mode, context window). Weighted scoring of cost,
-latency and health belongs here too, when it comes.
+It keeps the models that can take the request (vision, tools, JSON mode, context window), then
+orders them by the route's policy (`service.policy.scoring`: preference, cost, latency against
+its SLA, recent errors).
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.errors import AllProvidersFailed, NoCapableModel
+from service.policy.scoring import order
 
 if TYPE_CHECKING:
+    from service.config import Settings
     from service.policy.catalog import Catalog, Target
+    from service.policy.scoring import TargetStats
     from service.routing.analyze import RoutingInput
     from service.routing.decision import Decision
 
@@ -32,8 +35,10 @@ def fits(target: Target, inp: RoutingInput) -> bool:
 class Selector:
     """Chooses and orders a decision's candidate targets."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, stats: TargetStats) -> None:
         self._catalog = catalog
+        self._policies = {route.name: route.policy for route in settings.routes}
+        self._stats = stats
 
     def candidates(self, decision: Decision, inp: RoutingInput) -> tuple[Target, ...]:
         """The targets that can take the request, best first (availability not yet checked).
@@ -45,13 +50,13 @@ class Selector:
             return (self._catalog.targets[decision.pinned],)
         if decision.route is None:
             raise AssertionError("a decision names a route or a pinned target")
-        targets = tuple(t for t in self._catalog.routes[decision.route] if fits(t, inp))
+        targets = [t for t in self._catalog.routes[decision.route] if fits(t, inp)]
         if not targets:
             raise NoCapableModel(
                 f"no model of route '{decision.route}' can take this request "
                 "(vision, tools, JSON mode or context window)"
             )
-        return targets
+        return order(targets, inp, self._policies[decision.route], self._stats)
 
 
 def available(targets: tuple[Target, ...]) -> tuple[Target, ...]:

@@ -6,12 +6,14 @@ from service.config import GatewaySettings, RetrySettings
 from service.errors import UpstreamTimeout, UpstreamUnavailable
 from service.gateway.failover import Gateway
 from service.metrics import Metrics
+from service.policy.scoring import TargetStats
 
 RETRY = RetrySettings(passes=5, backoff_s=0.25, max_backoff_s=1.5)
 
 
 def gateway(draw: float) -> Gateway:
-    return Gateway({}, Metrics(), GatewaySettings(retry=RETRY), None, random=lambda: draw)
+    settings = GatewaySettings(retry=RETRY)
+    return Gateway({}, Metrics(), settings, None, TargetStats(), random=lambda: draw)
 
 
 def failed(retry_after: float | None = None) -> UpstreamUnavailable:

@@ -9,6 +9,7 @@ from service.config import RuleSettings, Settings
 from service.errors import AllProvidersFailed, ModelNotFound, NoCapableModel
 from service.http.body import decode_chat
 from service.policy.catalog import Catalog
+from service.policy.scoring import TargetStats
 from service.policy.selector import Selector, available
 from service.routing.analyze import RoutingInput, analyze
 from service.routing.decision import Tier
@@ -119,7 +120,7 @@ async def test_pipeline_tiers(settings: Settings) -> None:
 async def test_selector_filters_by_capability_and_availability(settings: Settings) -> None:
     catalog = Catalog(settings)
     pipeline = Pipeline(catalog, [], settings.default_route)
-    selector = Selector(catalog)
+    selector = Selector(catalog, settings, TargetStats())
     text = inp("hi")
     code = await pipeline.decide("code", text)
     assert [t.id for t in selector.candidates(code, text)] == ["alpha/a-large", "beta/b-large"]

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from service.config import PolicySettings, Settings, parse_settings
+from service.policy.catalog import Catalog
+from service.policy.scoring import TargetStats, estimated_cost, order
+from tests.unit.test_routing import inp
+
+CONFIG = b"""
+providers:
+  - name: p
+    base_url: http://127.0.0.1:9/v1
+    models:
+      - {id: premium, input_per_mtok: 10, output_per_mtok: 30, context_window: 100000}
+      - {id: mid, input_per_mtok: 1, output_per_mtok: 3, context_window: 100000}
+      - {id: cheap, input_per_mtok: 0.1, output_per_mtok: 0.3, context_window: 100000}
+routes:
+  - {name: r, targets: [p/premium, p/mid, p/cheap]}
+default_route: r
+"""
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    settings: Settings = parse_settings(CONFIG, {})
+    return Catalog(settings)
+
+
+def ids(targets: tuple[object, ...]) -> list[str]:
+    return [str(getattr(target, "id", "")) for target in targets]
+
+
+def test_preference_alone_keeps_the_configured_order(catalog: Catalog) -> None:
+    targets = catalog.routes["r"]
+    stats = TargetStats()
+    stats.observe("p/premium", ok=False, latency_ms=None)
+    assert order(targets, inp("hi"), PolicySettings(), stats) == targets
+
+
+def test_cost_weight_prefers_the_cheaper_model_for_this_request(catalog: Catalog) -> None:
+    targets = catalog.routes["r"]
+    request = inp("word " * 400)
+    assert estimated_cost(targets[0], request) == pytest.approx(
+        (request.token_estimate * 10 + 500 * 30) / 1e6
+    )
+    # penalties: preference 0, 0.5, 1 plus cost weight x price share 1, 0.1, 0.01
+    cheapest = PolicySettings(preference=0.0, cost=1.0)
+    assert ids(order(targets, request, cheapest, TargetStats())) == [
+        "p/cheap",
+        "p/mid",
+        "p/premium",
+    ]
+    balanced = PolicySettings(preference=1.0, cost=3.0)
+    assert ids(order(targets, request, balanced, TargetStats())) == [
+        "p/mid",
+        "p/cheap",
+        "p/premium",
+    ]
+    mild = PolicySettings(preference=1.0, cost=0.4)
+    assert ids(order(targets, request, mild, TargetStats())) == ["p/premium", "p/mid", "p/cheap"]
+
+
+def test_latency_over_the_sla_and_errors_push_a_target_down(catalog: Catalog) -> None:
+    targets = catalog.routes["r"]
+    stats = TargetStats()
+    for _ in range(10):
+        stats.observe("p/premium", ok=True, latency_ms=4000.0)
+        stats.observe("p/mid", ok=True, latency_ms=200.0)
+    assert stats.latency_ms("p/premium") == pytest.approx(4000.0)
+    slow = PolicySettings(preference=1.0, latency=2.0, latency_sla_ms=2000)
+    assert ids(order(targets, inp("hi"), slow, stats)) == ["p/mid", "p/cheap", "p/premium"]
+    for _ in range(10):
+        stats.observe("p/mid", ok=False, latency_ms=None)
+    assert stats.error_rate("p/mid") > 0.85
+    careful = PolicySettings(preference=1.0, errors=2.0)
+    assert ids(order(targets, inp("hi"), careful, stats)) == ["p/premium", "p/cheap", "p/mid"]
+
+
+def test_a_latency_weight_needs_an_sla() -> None:
+    bad = CONFIG.replace(
+        b"targets: [p/premium, p/mid, p/cheap]}", b"targets: [p/mid], policy: {latency: 1}}"
+    )
+    with pytest.raises(Exception, match="latency_sla_ms: a latency weight needs an SLA"):
+        parse_settings(bad, {})
