@@ -32,6 +32,7 @@ from service.policy.catalog import Catalog
 from service.policy.limits import open_limits
 from service.policy.scoring import TargetStats
 from service.policy.selector import Selector
+from service.policy.sessions import open_sessions
 from service.router import Router
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> Litestar:
                 metrics=metrics,
                 state=state,
                 limits=open_limits(state, settings.limits.client),
+                sessions=open_sessions(state, settings.sessions, metrics),
             )
             report_unavailable(settings)
             yield

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from service.metrics import Metrics
     from service.policy.catalog import Catalog
     from service.policy.limits import ClientLimits
+    from service.policy.sessions import Sessions
     from service.router import Router
     from service.state.protocol import State
 
@@ -26,3 +27,4 @@ class Components:
     metrics: Metrics
     state: State
     limits: ClientLimits | None
+    sessions: Sessions | None

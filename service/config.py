@@ -149,6 +149,22 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     policy: PolicySettings = PolicySettings()
 
 
+class VariantSettings(_Settings, frozen=True, kw_only=True):
+    """One arm of an experiment: its share of callers and the targets they get."""
+
+    name: Name
+    weight: Annotated[int, msgspec.Meta(ge=0)]
+    targets: tuple[str, ...]
+
+
+class ExperimentSettings(_Settings, frozen=True, kw_only=True):
+    """A deterministic A/B split of one route's callers (`service.policy.experiments`)."""
+
+    name: Name
+    route: str
+    variants: tuple[VariantSettings, ...]
+
+
 class RuleSettings(_Settings, frozen=True, kw_only=True):
     """A fast-path rule: a regex or a keyword list that sends a request to a route."""
 
@@ -178,6 +194,15 @@ class RateSettings(_Settings, frozen=True, kw_only=True):
 
     requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
     tokens_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class SessionSettings(_Settings, frozen=True, kw_only=True):
+    """Conversations (``x-session-id``, or ``user``) stay on their model (`service.policy`)."""
+
+    enabled: bool = True
+    ttl_s: Positive = 3600.0
+    capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    """Conversations kept by one replica without Redis (or while Redis is out)."""
 
 
 class LimitSettings(_Settings, frozen=True, kw_only=True):
@@ -246,10 +271,12 @@ class Settings(_Settings, frozen=True, kw_only=True):
     state: StateSettings = StateSettings()
     gateway: GatewaySettings = GatewaySettings()
     limits: LimitSettings = LimitSettings()
+    sessions: SessionSettings = SessionSettings()
     routing: RoutingSettings = RoutingSettings()
     providers: tuple[ProviderSettings, ...]
     routes: tuple[RouteSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
+    experiments: tuple[ExperimentSettings, ...] = ()
     default_route: str
 
 
@@ -320,6 +347,7 @@ def _check(settings: Settings) -> list[str]:
         ]
     problems += _check_routes(settings, models)
     problems += _check_rules(settings)
+    problems += _check_experiments(settings, models)
     if not settings.providers:
         problems.append("providers: at least one provider is needed")
     return problems
@@ -346,6 +374,31 @@ def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[st
                 problems.append(f"{key}: provider '{provider}' has no model '{model}'")
     if settings.default_route not in names:
         problems.append(f"default_route: unknown route '{settings.default_route}'")
+    return problems
+
+
+def _check_experiments(settings: Settings, models: Mapping[str, set[str]]) -> list[str]:
+    problems: list[str] = []
+    routes = {route.name for route in settings.routes}
+    seen: set[str] = set()
+    for i, experiment in enumerate(settings.experiments):
+        key = f"experiments[{i}]"
+        if experiment.route not in routes:
+            problems.append(f"{key}.route: unknown route '{experiment.route}'")
+        elif experiment.route in seen:
+            problems.append(f"{key}.route: route '{experiment.route}' already has an experiment")
+        seen.add(experiment.route)
+        if len(experiment.variants) < 2:
+            problems.append(f"{key}.variants: an experiment needs at least two variants")
+        if sum(variant.weight for variant in experiment.variants) == 0:
+            problems.append(f"{key}.variants: the weights add up to 0")
+        for j, variant in enumerate(experiment.variants):
+            for k, target in enumerate(variant.targets):
+                provider, _, model = target.partition("/")
+                if model not in models.get(provider, set()):
+                    problems.append(f"{key}.variants[{j}].targets[{k}]: unknown target '{target}'")
+            if not variant.targets:
+                problems.append(f"{key}.variants[{j}].targets: a variant needs a target")
     return problems
 
 

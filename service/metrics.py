@@ -52,6 +52,12 @@ class Metrics:
             ["provider", "model", "kind"],
             registry=self.registry,
         )
+        self._sessions = Counter(
+            "turnout_sessions",
+            "Requests of a conversation by outcome: new, kept on its model, or switched.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._breaker = Counter(
             "turnout_breaker_transitions",
             "Circuit breaker transitions seen by this replica, by target and new state.",
@@ -77,6 +83,10 @@ class Metrics:
         status = getattr(exc, "upstream_status", None)
         kind = f"status_{status}" if status else (exc.code or type(exc).__name__)
         self._upstream_errors.labels(target.provider.name, target.model.id, kind).inc()
+
+    def session(self, outcome: str) -> None:
+        """Count a conversation's request: ``new``, ``kept`` or ``switched``."""
+        self._sessions.labels(outcome).inc()
 
     def breaker(self, target: Target, state: str) -> None:
         """Count a circuit breaker's transition to ``state``."""

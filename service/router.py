@@ -11,18 +11,21 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
 from service.http.body import decode_chat
+from service.policy.caller import ANONYMOUS, Caller
 from service.routing.analyze import analyze
 
 if TYPE_CHECKING:
     from service.http.body import ChatRequest, Fields
     from service.metrics import Metrics
     from service.policy.catalog import Target
+    from service.policy.experiments import Variant
     from service.policy.selector import Selector
     from service.routing.analyze import RoutingInput
     from service.routing.decision import Decision, Evidence
     from service.routing.pipeline import Pipeline
 
 MS: Final = 1000.0
+NOBODY: Final = Caller(ANONYMOUS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class Routed:
     inp: RoutingInput
     decision: Decision
     candidates: tuple[Target, ...]
+    variant: Variant | None
     decision_ms: float
 
     def payload(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class Routed:
             "explanation": decision.reason,
             "timings_ms": {**decision.timings_ms, "total": self.decision_ms},
             **_evidence(decision.evidence),
+            **_experiment(self.variant),
         }
 
 
@@ -65,8 +70,8 @@ class Router:
         self._selector = selector
         self._metrics = metrics
 
-    async def route(self, body: bytes) -> Routed:
-        """Route one chat-completions body.
+    async def route(self, body: bytes, caller: Caller = NOBODY) -> Routed:
+        """Route one chat-completions body from ``caller``.
 
         Raises:
             RequestError: the body is invalid, names an unknown model, or no model can take it.
@@ -75,10 +80,20 @@ class Router:
         fields, chat = decode_chat(body)
         inp = analyze(chat)
         decision = await self._pipeline.decide(chat.model, inp)
-        candidates = self._selector.candidates(decision, inp)
+        subject = caller.session or inp.user or caller.key
+        selection = self._selector.candidates(decision, inp, subject)
         elapsed = perf_counter() - started
         self._metrics.decision(decision.tier, elapsed)
-        return Routed(fields, chat, inp, decision, candidates, elapsed * MS)
+        return Routed(
+            fields, chat, inp, decision, selection.targets, selection.variant, elapsed * MS
+        )
+
+
+def _experiment(variant: Variant | None) -> dict[str, Any]:
+    """The experiment arm that chose the candidates, when the route has an experiment."""
+    if variant is None:
+        return {}
+    return {"experiment": {"name": variant.experiment, "variant": variant.name}}
 
 
 def _evidence(evidence: Evidence | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
-from service.policy.limits import client_key
+from service.policy.caller import caller_of
 from service.policy.selector import available
 
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    return next((value for key, value in scope["headers"] if key == name), None)
-
-
 def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
@@ -84,6 +80,9 @@ def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
         headers.append((b"x-turnout-circuit-open", ",".join(skipped).encode()))
     if routed.decision.evidence is not None:
         headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
+    if routed.variant is not None:
+        arm = f"{routed.variant.experiment}={routed.variant.name}"
+        headers.append((b"x-turnout-experiment", arm.encode()))
     return headers
 
 
@@ -98,13 +97,18 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     route = tier = ""
     try:
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
-        routed = await components.router.route(body)
+        caller = caller_of(scope["headers"])
+        routed = await components.router.route(body, caller)
         route, tier = routed.decision.route or "", routed.decision.tier
         if components.limits is not None:
             tokens = routed.inp.token_estimate + (routed.inp.output_limit or 0)
-            await components.limits.admit(client_key(_header(scope, b"authorization")), tokens)
+            await components.limits.admit(caller.key, tokens)
+        candidates = available(routed.candidates)
+        conversation = caller.conversation(routed.inp.user)
+        if components.sessions is not None:
+            candidates = await components.sessions.prefer(conversation, candidates)
         opened = await components.gateway.send(
-            available(routed.candidates),
+            candidates,
             routed.fields,
             request_id(scope),
             stream=bool(routed.chat.stream),
@@ -119,6 +123,8 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         )
         raise
     model, status = opened.target.id, opened.response.status
+    if components.sessions is not None:
+        await components.sessions.remember(conversation, opened.target)
 
     def finished() -> None:
         metrics.request(

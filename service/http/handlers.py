@@ -16,6 +16,7 @@ from service.config import RESERVED_MODEL
 from service.http.chat import chat_completions
 from service.http.dependencies import ComponentsDependency
 from service.metrics import CONTENT_TYPE
+from service.policy.caller import caller_of
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -25,7 +26,8 @@ async def route_decision(
     request: Request[Any, Any, Any], components: ComponentsDependency
 ) -> Response[bytes]:
     """Decide only: where this body would go, and why."""
-    routed = await components.router.route(await request.body())
+    caller = caller_of(request.scope["headers"])
+    routed = await components.router.route(await request.body(), caller)
     return Response(_ENCODER.encode(routed.payload()), media_type=MediaType.JSON)
 
 

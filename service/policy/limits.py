@@ -6,14 +6,13 @@ Each limit is a GCRA (generic cell rate algorithm) cell: one timestamp per key, 
 so concurrent replicas never admit more than the limit between them. A request's tokens are the
 router's estimate of its prompt plus its ``max_tokens``.
 
-Clients are told apart by a SHA-256 of the bearer token they send (never the token itself);
-clients without one share the ``anonymous`` limit. While Redis cannot be reached each replica
+Clients are told apart by `service.policy.caller` (a hash of their bearer token); clients
+without one share the ``anonymous`` limit. While Redis cannot be reached each replica
 enforces the limits on its own (`service.state.fallback`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -102,14 +101,6 @@ class FallbackLimiter:
             lambda: self._shared.acquire(key, cost, limit, period_s),
             lambda: self._local.acquire(key, cost, limit, period_s),
         )
-
-
-def client_key(authorization: bytes | None) -> str:
-    """A client's identity for limits: a hash of its bearer token, or ``anonymous``."""
-    if not authorization:
-        return "anonymous"
-    token = authorization.removeprefix(b"Bearer ").strip()
-    return hashlib.sha256(token).hexdigest()[:32]
 
 
 class ClientLimits:

@@ -7,14 +7,17 @@ its SLA, recent errors).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from service.errors import AllProvidersFailed, NoCapableModel
+from service.policy.experiments import Experiment
 from service.policy.scoring import order
 
 if TYPE_CHECKING:
     from service.config import Settings
     from service.policy.catalog import Catalog, Target
+    from service.policy.experiments import Variant
     from service.policy.scoring import TargetStats
     from service.routing.analyze import RoutingInput
     from service.routing.decision import Decision
@@ -32,31 +35,46 @@ def fits(target: Target, inp: RoutingInput) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The ordered candidates, and the experiment variant that chose them, if any."""
+
+    targets: tuple[Target, ...]
+    variant: Variant | None
+
+
 class Selector:
     """Chooses and orders a decision's candidate targets."""
 
     def __init__(self, catalog: Catalog, settings: Settings, stats: TargetStats) -> None:
         self._catalog = catalog
         self._policies = {route.name: route.policy for route in settings.routes}
+        self._experiments = {e.route: Experiment(e, catalog) for e in settings.experiments}
         self._stats = stats
 
-    def candidates(self, decision: Decision, inp: RoutingInput) -> tuple[Target, ...]:
+    def candidates(self, decision: Decision, inp: RoutingInput, subject: str) -> Selection:
         """The targets that can take the request, best first (availability not yet checked).
 
+        ``subject`` names the caller for the route's experiment, if it has one.
+
         Raises:
-            NoCapableModel: no target of the route can take this request.
+            NoCapableModel: no target of the route (or of the caller's variant) can take it.
         """
         if decision.pinned is not None:
-            return (self._catalog.targets[decision.pinned],)
+            return Selection((self._catalog.targets[decision.pinned],), None)
         if decision.route is None:
             raise AssertionError("a decision names a route or a pinned target")
-        targets = [t for t in self._catalog.routes[decision.route] if fits(t, inp)]
+        experiment = self._experiments.get(decision.route)
+        variant = experiment.variant(subject) if experiment is not None else None
+        offered = variant.targets if variant is not None else self._catalog.routes[decision.route]
+        targets = [t for t in offered if fits(t, inp)]
         if not targets:
             raise NoCapableModel(
                 f"no model of route '{decision.route}' can take this request "
                 "(vision, tools, JSON mode or context window)"
             )
-        return order(targets, inp, self._policies[decision.route], self._stats)
+        policy = self._policies[decision.route]
+        return Selection(order(targets, inp, policy, self._stats), variant)
 
 
 def available(targets: tuple[Target, ...]) -> tuple[Target, ...]:

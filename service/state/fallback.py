@@ -1,5 +1,9 @@
 """Redis or local state: a call that Redis cannot answer in time is answered locally instead.
 
+Any exception from the Redis side counts as an outage, not only `RedisError`: a client whose
+connections are being dropped raises others (uvloop's ``RuntimeError`` on a closed transport),
+and no request may fail because of Redis.
+
 While Redis is out, every call goes straight to its local stand-in for ``retry_s`` before Redis
 is tried again, so an outage costs one timeout per ``retry_s``, not one per request. The outage
 and the recovery are each logged once.
@@ -12,7 +16,6 @@ import time
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
-from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -31,8 +34,11 @@ class Fallback:
         timeout_s: float,
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_down: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_down``: run when an outage starts, e.g. to drop pooled connections that died."""
         self._timeout_s = timeout_s
+        self._on_down = on_down
         self._retry_s = retry_s
         self._clock = clock
         self._down_until = 0.0
@@ -47,11 +53,13 @@ class Fallback:
         try:
             with anyio.fail_after(self._timeout_s):
                 result = await shared()
-        except (RedisError, OSError, TimeoutError) as exc:
-            if not self.down:
-                logger.warning("redis unreachable (%s): using this replica's own state", exc)
-            self.down = True
+        except Exception as exc:  # noqa: BLE001 - nothing from Redis may fail a request
             self._down_until = self._clock() + self._retry_s
+            if not self.down:
+                self.down = True
+                logger.warning("redis unreachable (%s): using this replica's own state", exc)
+                if self._on_down is not None:
+                    await self._on_down()
             return await local()
         if self.down:
             logger.warning("redis reachable again: shared state resumed")

@@ -34,7 +34,9 @@ class RedisState:
             socket_connect_timeout=timeout_s,
         )
         self.client = aioredis.Redis.from_pool(pool)  # closed with the client
-        self.fallback = Fallback(timeout_s=timeout_s)
+        # An outage kills every pooled connection: drop them all at once, so the first call
+        # after Redis returns does not meet a dead one per pooled connection.
+        self.fallback = Fallback(timeout_s=timeout_s, on_down=pool.disconnect)
 
     async def ping(self) -> bool:
         """Whether Redis answers PING within the timeout."""

@@ -14,7 +14,8 @@ import redis
 from service.app import create_app
 from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
-from service.policy.limits import MemoryLimiter, client_key
+from service.policy.caller import client_key
+from service.policy.limits import MemoryLimiter
 from tests.conftest import ENVIRON
 from tests.fakes.process import turnout_serve
 from tests.fakes.server import serve_in_thread

@@ -123,12 +123,15 @@ async def test_selector_filters_by_capability_and_availability(settings: Setting
     selector = Selector(catalog, settings, TargetStats())
     text = inp("hi")
     code = await pipeline.decide("code", text)
-    assert [t.id for t in selector.candidates(code, text)] == ["alpha/a-large", "beta/b-large"]
+    assert [t.id for t in selector.candidates(code, text, "s").targets] == [
+        "alpha/a-large",
+        "beta/b-large",
+    ]
     long_prompt = inp("word " * 120_000)  # about 150k tokens
-    assert [t.id for t in selector.candidates(code, long_prompt)] == ["alpha/a-large"]
+    assert [t.id for t in selector.candidates(code, long_prompt, "s").targets] == ["alpha/a-large"]
     chat = await pipeline.decide("chat", long_prompt)
     with pytest.raises(NoCapableModel):
-        selector.candidates(chat, long_prompt)
+        selector.candidates(chat, long_prompt, "s")
     sealed = await pipeline.decide("sealed", text)
     with pytest.raises(AllProvidersFailed, match="LOCKED_KEY"):
-        available(selector.candidates(sealed, text))
+        available(selector.candidates(sealed, text, "s").targets)

@@ -1,0 +1,126 @@
+"""Sessions keep a conversation on its model; A/B splits keep a caller in its variant."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.config import parse_settings
+from service.demo.upstream import Behaviour, SimulatedUpstream
+from service.policy.sessions import MemorySessions, RedisSessions
+from tests.fakes.server import serve_in_thread
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CONFIG = """
+gateway: {{breaker: {{enabled: false}}, retry: {{passes: 1}}}}
+providers:
+  - name: one
+    base_url: {one}/v1
+    models: [{{id: m1, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}}]
+  - name: two
+    base_url: {two}/v1
+    models: [{{id: m2, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}}]
+routes:
+  - {{name: general, targets: [one/m1, two/m2]}}
+  - {{name: split, targets: [one/m1]}}
+rules:
+  - {{name: ab, keywords: [experiment], route: split}}
+experiments:
+  - name: model-test
+    route: split
+    variants:
+      - {{name: a, weight: 50, targets: [one/m1]}}
+      - {{name: b, weight: 50, targets: [two/m2, one/m1]}}
+default_route: general
+"""
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client]]:
+    one, two = SimulatedUpstream("one"), SimulatedUpstream("two")
+    with serve_in_thread(one) as one_url, serve_in_thread(two) as two_url:
+        settings = parse_settings(CONFIG.format(one=one_url, two=two_url).encode(), {})
+        with (
+            serve_in_thread(create_app(settings)) as url,
+            httpx.Client(base_url=url, timeout=10) as client,
+        ):
+            yield one, two, client
+
+
+def ask(
+    client: httpx.Client, text: str, *, tenant: str | None = None, session: str | None = None
+) -> httpx.Response:
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    headers = {"authorization": f"Bearer {tenant}"} if tenant else {}
+    if session:
+        headers["x-session-id"] = session
+    return client.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def test_a_conversation_stays_on_the_model_that_answered_it(
+    served: tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client],
+) -> None:
+    one, _, client = served
+    one.queue(Behaviour("status", 503))
+    first = ask(client, "hi", tenant="tenant-a", session="chat-1")
+    assert first.headers["x-turnout-model"] == "two/m2"  # one failed: the session is on two
+    before = len(one.received)
+    for _ in range(3):
+        again = ask(client, "and then?", tenant="tenant-a", session="chat-1")
+        assert again.headers["x-turnout-model"] == "two/m2"
+        assert again.headers["x-turnout-attempts"] == "1"
+    assert len(one.received) == before  # never tried again within the session
+    # another tenant's session of the same name, and requests without one, start afresh
+    other = ask(client, "hi", tenant="tenant-b", session="chat-1")
+    assert other.headers["x-turnout-model"] == "one/m1"
+    assert ask(client, "hi").headers["x-turnout-model"] == "one/m1"
+    metrics = client.get("/metrics").text
+    assert 'turnout_sessions_total{outcome="kept"} 3.0' in metrics
+    assert 'turnout_sessions_total{outcome="new"} 2.0' in metrics
+
+
+def test_ab_split_is_deterministic_and_weighted(
+    served: tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client],
+) -> None:
+    _, _, client = served
+
+    def variant(user: str) -> str:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "experiment"}]}
+        answer = client.post("/v1/route", json={**body, "user": user}).json()
+        assert answer["experiment"]["name"] == "model-test"
+        return str(answer["experiment"]["variant"])
+
+    first = {f"user-{i}": variant(f"user-{i}") for i in range(200)}
+    assert {user: variant(user) for user in first} == first  # same caller, same variant
+    counts = Counter(first.values())
+    assert set(counts) == {"a", "b"}
+    assert 70 <= counts["a"] <= 130
+    routed = ask(client, "experiment", session="sess-42")
+    assert routed.headers["x-turnout-experiment"].startswith("model-test=")
+
+
+@pytest.mark.anyio
+async def test_session_stores_expire_and_stay_bounded(redis_url: str) -> None:
+    now = [0.0]
+    local = MemorySessions(ttl_s=10, capacity=2, clock=lambda: now[0])
+    await local.put("a", "p/m")
+    await local.put("b", "p/m")
+    assert await local.get("a") == "p/m"  # a is now the most recently used
+    await local.put("c", "p/m")
+    assert await local.get("b") is None  # the least recently used went
+    now[0] = 10.0
+    assert await local.get("a") is None  # expired
+    import redis.asyncio as aioredis  # noqa: PLC0415 - only this test needs a client
+
+    client = aioredis.Redis.from_url(redis_url)
+    shared = RedisSessions(client, ttl_s=0.2)
+    await shared.put("conv", "p/m")
+    assert await shared.get("conv") == "p/m"
+    assert 0 < await client.pttl("turnout:session:conv") <= 200
+    await client.aclose()
