@@ -28,6 +28,7 @@ from service.http.handlers import ROUTE_HANDLERS
 from service.http.request_id import add_request_id
 from service.metrics import Metrics
 from service.policy.breaker import open_breakers
+from service.policy.caller import Clients
 from service.policy.catalog import Catalog
 from service.policy.limits import open_limits
 from service.policy.scoring import TargetStats
@@ -114,8 +115,10 @@ def create_app(settings: Settings) -> Litestar:
                 gateway=Gateway(clients, metrics, gateway, breakers, stats),
                 metrics=metrics,
                 state=state,
+                clients=Clients(settings),
                 limits=open_limits(state, settings.limits.client),
                 sessions=open_sessions(state, settings.sessions, metrics),
+                semantic=semantic,
             )
             report_unavailable(settings)
             yield

@@ -1,4 +1,4 @@
-"""The ``turnout`` command: ``serve``, ``route``, ``index rebuild`` and ``demo``.
+"""The ``turnout`` command: ``serve``, ``route``, ``index rebuild``, ``key hash`` and ``demo``.
 
 Without ``--config`` the shipped default config is used. This is a sync entry point: it starts
 the event loop (through uvicorn or ``anyio.run``) and never runs inside one.
@@ -23,6 +23,7 @@ from service.app import build_router, create_app
 from service.config import load_settings, process_environ
 from service.errors import ConfigError, RequestError
 from service.metrics import Metrics
+from service.policy.caller import key_hash
 from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
@@ -58,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("text", nargs="?", help="one prompt")
     source.add_argument("--file", type=Path, help='JSONL of {"text": ...} or {"messages": [...]}')
     route.add_argument("--json", action="store_true", help="print each decision as a JSON line")
+
+    key = commands.add_parser("key", help="API key helpers")
+    key_commands = key.add_subparsers(dest="key_command", required=True)
+    key_commands.add_parser(
+        "hash", help="print the SHA-256 of the API key read from stdin, for clients[].key_sha256"
+    )
 
     index = commands.add_parser("index", help="build the exemplar index")
     index_commands = index.add_subparsers(dest="index_command", required=True)
@@ -95,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings = load_settings(args.config, process_environ())
             lines = _prompts(args.text, args.file)
             return anyio.run(_route, settings, lines, args.json, sys.stdout)
+        if args.command == "key":
+            return _hash_key()
         if args.command == "index":
             _rebuild(args.exemplars, args.out, args.encoder, force=args.force)
             return 0
@@ -104,6 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"turnout: config error: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
+    return 0
+
+
+def _hash_key() -> int:
+    """``turnout key hash``: the SHA-256 of the key on stdin, never echoing the key."""
+    token = sys.stdin.buffer.read().strip()
+    if not token:
+        print("turnout: no key on stdin", file=sys.stderr)  # noqa: T201
+        return 2
+    print(key_hash(token))  # noqa: T201
     return 0
 
 

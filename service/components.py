@@ -9,10 +9,12 @@ if TYPE_CHECKING:
     from service.config import Settings
     from service.gateway.failover import Gateway
     from service.metrics import Metrics
+    from service.policy.caller import Clients
     from service.policy.catalog import Catalog
     from service.policy.limits import ClientLimits
     from service.policy.sessions import Sessions
     from service.router import Router
+    from service.routing.semantic import SemanticTier
     from service.state.protocol import State
 
 
@@ -26,5 +28,7 @@ class Components:
     gateway: Gateway
     metrics: Metrics
     state: State
+    clients: Clients
     limits: ClientLimits | None
     sessions: Sessions | None
+    semantic: SemanticTier | None

@@ -147,6 +147,27 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     description: str = ""
     targets: tuple[str, ...]
     policy: PolicySettings = PolicySettings()
+    tiers: dict[Name, tuple[str, ...]] = {}
+    """Targets for the clients of a tier (``clients[].tier``), instead of ``targets``."""
+
+
+KeyHash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class ClientSettings(_Settings, frozen=True, kw_only=True):
+    """A known client: the SHA-256 of its API key (``turnout key hash``), never the key."""
+
+    name: Name
+    key_sha256: KeyHash
+    tier: Name | None = None
+    team: Name | None = None
+
+
+class AuthSettings(_Settings, frozen=True, kw_only=True):
+    """Who may call: with ``required``, only ``clients``; admin endpoints need the admin key."""
+
+    required: bool = False
+    admin_key_sha256: KeyHash | None = None
 
 
 class VariantSettings(_Settings, frozen=True, kw_only=True):
@@ -277,6 +298,8 @@ class Settings(_Settings, frozen=True, kw_only=True):
     routes: tuple[RouteSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
     experiments: tuple[ExperimentSettings, ...] = ()
+    clients: tuple[ClientSettings, ...] = ()
+    auth: AuthSettings = AuthSettings()
     default_route: str
 
 
@@ -348,9 +371,37 @@ def _check(settings: Settings) -> list[str]:
     problems += _check_routes(settings, models)
     problems += _check_rules(settings)
     problems += _check_experiments(settings, models)
+    hashes = [client.key_sha256 for client in settings.clients]
+    problems += [
+        f"clients[{i}].key_sha256: the same key as another client"
+        for i, key in enumerate(hashes)
+        if key in hashes[:i]
+    ]
+    if settings.auth.required and not settings.clients:
+        problems.append("auth.required: no clients are configured, so no request could pass")
     if not settings.providers:
         problems.append("providers: at least one provider is needed")
     return problems
+
+
+def _target_problem(target: str, models: Mapping[str, set[str]]) -> str | None:
+    provider, _, model = target.partition("/")
+    if not model:
+        return f"expected 'provider/model', got '{target}'"
+    if provider not in models:
+        return f"unknown provider '{provider}'"
+    if model not in models[provider]:
+        return f"provider '{provider}' has no model '{model}'"
+    return None
+
+
+def _check_targets(key: str, targets: tuple[str, ...], models: Mapping[str, set[str]]) -> list[str]:
+    """A problem per target of ``targets`` (the list at ``key``) that names no configured model."""
+    return [
+        f"{key}[{j}]: {problem}"
+        for j, target in enumerate(targets)
+        if (problem := _target_problem(target, models))
+    ]
 
 
 def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[str]:
@@ -361,17 +412,11 @@ def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[st
             problems.append(f"routes[{i}].name: '{route.name}' is reserved or already used")
         if not route.targets:
             problems.append(f"routes[{i}].targets: a route needs at least one target")
+        problems += _check_targets(f"routes[{i}].targets", route.targets, models)
+        for tier, targets in route.tiers.items():
+            problems += _check_targets(f"routes[{i}].tiers.{tier}", targets, models)
         if route.policy.latency and route.policy.latency_sla_ms is None:
             problems.append(f"routes[{i}].policy.latency_sla_ms: a latency weight needs an SLA")
-        for j, target in enumerate(route.targets):
-            provider, _, model = target.partition("/")
-            key = f"routes[{i}].targets[{j}]"
-            if not model:
-                problems.append(f"{key}: expected 'provider/model', got '{target}'")
-            elif provider not in models:
-                problems.append(f"{key}: unknown provider '{provider}'")
-            elif model not in models[provider]:
-                problems.append(f"{key}: provider '{provider}' has no model '{model}'")
     if settings.default_route not in names:
         problems.append(f"default_route: unknown route '{settings.default_route}'")
     return problems
@@ -393,10 +438,7 @@ def _check_experiments(settings: Settings, models: Mapping[str, set[str]]) -> li
         if sum(variant.weight for variant in experiment.variants) == 0:
             problems.append(f"{key}.variants: the weights add up to 0")
         for j, variant in enumerate(experiment.variants):
-            for k, target in enumerate(variant.targets):
-                provider, _, model = target.partition("/")
-                if model not in models.get(provider, set()):
-                    problems.append(f"{key}.variants[{j}].targets[{k}]: unknown target '{target}'")
+            problems += _check_targets(f"{key}.variants[{j}].targets", variant.targets, models)
             if not variant.targets:
                 problems.append(f"{key}.variants[{j}].targets: a variant needs a target")
     return problems

@@ -87,6 +87,13 @@ class AuthenticationFailed(RequestError):
     code = "invalid_api_key"
 
 
+class IndexNotReloaded(RequestError):
+    """The index build on disk could not be loaded; the one in use keeps serving."""
+
+    status = 409
+    code = "index_not_reloaded"
+
+
 class RateLimited(RequestError):
     """A rate limit or budget refused the request."""
 

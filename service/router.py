@@ -80,8 +80,7 @@ class Router:
         fields, chat = decode_chat(body)
         inp = analyze(chat)
         decision = await self._pipeline.decide(chat.model, inp)
-        subject = caller.session or inp.user or caller.key
-        selection = self._selector.candidates(decision, inp, subject)
+        selection = self._selector.candidates(decision, inp, caller)
         elapsed = perf_counter() - started
         self._metrics.decision(decision.tier, elapsed)
         return Routed(

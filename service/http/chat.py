@@ -22,7 +22,6 @@ from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
-from service.policy.caller import caller_of
 from service.policy.selector import available
 
 if TYPE_CHECKING:
@@ -96,8 +95,8 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     started = perf_counter()
     route = tier = ""
     try:
+        caller = components.clients.identify(scope["headers"])
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
-        caller = caller_of(scope["headers"])
         routed = await components.router.route(body, caller)
         route, tier = routed.decision.route or "", routed.decision.tier
         if components.limits is not None:

@@ -7,16 +7,18 @@ Chat completions, the hot path, is a raw ASGI handler in `service.http.chat`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 
 from service.config import RESERVED_MODEL
+from service.errors import ConfigError, IndexNotReloaded, InvalidRequest
 from service.http.chat import chat_completions
 from service.http.dependencies import ComponentsDependency
 from service.metrics import CONTENT_TYPE
-from service.policy.caller import caller_of
+from service.routing.semantic import reload_build
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -26,9 +28,30 @@ async def route_decision(
     request: Request[Any, Any, Any], components: ComponentsDependency
 ) -> Response[bytes]:
     """Decide only: where this body would go, and why."""
-    caller = caller_of(request.scope["headers"])
+    caller = components.clients.identify(request.scope["headers"])
     routed = await components.router.route(await request.body(), caller)
     return Response(_ENCODER.encode(routed.payload()), media_type=MediaType.JSON)
+
+
+@post("/v1/admin/index/reload", status_code=200)
+async def reload_index(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Admin: load the index build on disk now, if it is new; answer the build in use."""
+    components.clients.require_admin(request.scope["headers"])
+    semantic, folder = components.semantic, components.settings.routing.index
+    if semantic is None or folder is None:
+        raise InvalidRequest("no semantic index is configured (routing.index)")
+    previous = semantic.index.build_id
+    routes = {route.name for route in components.settings.routes}
+    try:
+        current = await reload_build(semantic, Path(folder), routes)
+    except ConfigError as exc:
+        raise IndexNotReloaded(
+            f"index not reloaded, build {previous} still serves: {exc.message}"
+        ) from exc
+    body = {"build_id": current, "previous_build_id": previous, "reloaded": current != previous}
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
 
 
 @get("/v1/models")
@@ -96,4 +119,12 @@ async def metrics(components: ComponentsDependency) -> Response[bytes]:
     return Response(components.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
-ROUTE_HANDLERS: Final = [chat_completions, route_decision, list_models, healthz, readyz, metrics]
+ROUTE_HANDLERS: Final = [
+    chat_completions,
+    route_decision,
+    reload_index,
+    list_models,
+    healthz,
+    readyz,
+    metrics,
+]

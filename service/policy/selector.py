@@ -16,6 +16,7 @@ from service.policy.scoring import order
 
 if TYPE_CHECKING:
     from service.config import Settings
+    from service.policy.caller import Caller
     from service.policy.catalog import Catalog, Target
     from service.policy.experiments import Variant
     from service.policy.scoring import TargetStats
@@ -50,12 +51,18 @@ class Selector:
         self._catalog = catalog
         self._policies = {route.name: route.policy for route in settings.routes}
         self._experiments = {e.route: Experiment(e, catalog) for e in settings.experiments}
+        self._tiers = {
+            (route.name, tier): tuple(catalog.targets[name] for name in targets)
+            for route in settings.routes
+            for tier, targets in route.tiers.items()
+        }
         self._stats = stats
 
-    def candidates(self, decision: Decision, inp: RoutingInput, subject: str) -> Selection:
+    def candidates(self, decision: Decision, inp: RoutingInput, caller: Caller) -> Selection:
         """The targets that can take the request, best first (availability not yet checked).
 
-        ``subject`` names the caller for the route's experiment, if it has one.
+        The caller's tier may have targets of its own on the route; otherwise, on a route with
+        an experiment, the caller (its session, else ``user``, else its key) picks a variant.
 
         Raises:
             NoCapableModel: no target of the route (or of the caller's variant) can take it.
@@ -64,16 +71,19 @@ class Selector:
             return Selection((self._catalog.targets[decision.pinned],), None)
         if decision.route is None:
             raise AssertionError("a decision names a route or a pinned target")
-        experiment = self._experiments.get(decision.route)
+        route = decision.route
+        tiered = self._tiers.get((route, caller.tier)) if caller.tier is not None else None
+        experiment = self._experiments.get(route) if tiered is None else None
+        subject = caller.session or inp.user or caller.key
         variant = experiment.variant(subject) if experiment is not None else None
-        offered = variant.targets if variant is not None else self._catalog.routes[decision.route]
+        offered = tiered or (variant.targets if variant else self._catalog.routes[route])
         targets = [t for t in offered if fits(t, inp)]
         if not targets:
             raise NoCapableModel(
-                f"no model of route '{decision.route}' can take this request "
+                f"no model of route '{route}' can take this request "
                 "(vision, tools, JSON mode or context window)"
             )
-        policy = self._policies[decision.route]
+        policy = self._policies[route]
         return Selection(order(targets, inp, policy, self._stats), variant)
 
 

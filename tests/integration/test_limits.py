@@ -14,7 +14,6 @@ import redis
 from service.app import create_app
 from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
-from service.policy.caller import client_key
 from service.policy.limits import MemoryLimiter
 from tests.conftest import ENVIRON
 from tests.fakes.process import turnout_serve
@@ -121,11 +120,3 @@ async def test_memory_cells_admit_a_burst_then_one_per_interval() -> None:
     now[0] = 10.0
     assert await limiter.acquire("k", 1, 6, 60.0) is None
     assert await limiter.acquire("k", 1, 6, 60.0) is not None
-
-
-def test_client_keys_are_hashed() -> None:
-    assert client_key(None) == "anonymous"
-    key = client_key(b"Bearer sk-secret")
-    assert key == client_key(b"Bearer sk-secret") != client_key(b"Bearer sk-other")
-    assert "sk-secret" not in key
-    assert len(key) == 32

@@ -14,6 +14,7 @@ from service.app import create_app
 from service.cli import main
 from service.config import parse_settings
 from service.errors import ConfigError
+from service.policy.caller import key_hash
 from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
 from service.routing.index import rebuild
@@ -187,6 +188,40 @@ def test_a_new_build_is_swapped_in_under_load_without_failures(
     # After the swap only decisions already in flight (one per worker at most) use the old build.
     assert seen[swapped:].count(first) <= len(workers)
     assert len(seen) > 20
+
+
+def test_the_admin_endpoint_reloads_a_new_build_at_once(
+    tmp_path: Path, beta_upstream: tuple[object, str]
+) -> None:
+    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+    index = tmp_path / "index"
+    first = rebuild(load_exemplars(source), index, embedder).build_id
+    admin = key_hash(b"sk-admin-secret")
+    text = (
+        CONFIG.format(index=index, beta=beta_upstream[1]).replace(
+            "routing: {index:", "routing: {watch_interval_s: 3600, index:"
+        )
+        + f"auth: {{admin_key_sha256: {admin}}}\n"
+    )
+    with serve_in_thread(create_app(parse_settings(text.encode(), ENVIRON))) as url:
+        reload = f"{url}/v1/admin/index/reload"
+        refused = httpx.post(reload, headers={"authorization": "Bearer sk-not-admin"})
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        assert "sk-not-admin" not in refused.text
+        grown = {**ROUTES, "math": [*ROUTES["math"], "what is the cube root of 27"]}
+        second = rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
+        headers = {"authorization": "Bearer sk-admin-secret"}
+        answer = httpx.post(reload, headers=headers).json()
+        assert answer == {"build_id": second.build_id, "previous_build_id": first, "reloaded": True}
+        assert decide(url, "solve 2x + 5 = 13")["build_id"] == second.build_id
+        assert httpx.post(reload, headers=headers).json()["reloaded"] is False
+        (index / "manifest.json").write_text("{not json")
+        broken = httpx.post(reload, headers=headers)
+        assert broken.status_code == 409
+        assert second.build_id in broken.json()["error"]["message"]
+        assert decide(url, "solve 2x + 5 = 13")["build_id"] == second.build_id
 
 
 def test_route_with_an_index_alone(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

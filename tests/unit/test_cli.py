@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -75,3 +77,14 @@ def test_config_errors_exit_2_with_the_key(
     assert main(["route", "--file", str(not_json)]) == 2
     assert "prompts.jsonl:1: not a JSON object" in capsys.readouterr().err
     assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_key_hash_prints_what_clients_key_sha256_expects(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"sk-abc\n")))
+    assert main(["key", "hash"]) == 0
+    assert capsys.readouterr().out.strip() == hashlib.sha256(b"sk-abc").hexdigest()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["key", "hash"]) == 2
+    assert "no key on stdin" in capsys.readouterr().err

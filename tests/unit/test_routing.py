@@ -8,6 +8,7 @@ import pytest
 from service.config import RuleSettings, Settings
 from service.errors import AllProvidersFailed, ModelNotFound, NoCapableModel
 from service.http.body import decode_chat
+from service.policy.caller import Caller
 from service.policy.catalog import Catalog
 from service.policy.scoring import TargetStats
 from service.policy.selector import Selector, available
@@ -15,6 +16,8 @@ from service.routing.analyze import RoutingInput, analyze
 from service.routing.decision import Tier
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
+
+CALLER = Caller("client-key-hash")
 
 
 def inp(text: str, *earlier: str) -> RoutingInput:
@@ -123,15 +126,17 @@ async def test_selector_filters_by_capability_and_availability(settings: Setting
     selector = Selector(catalog, settings, TargetStats())
     text = inp("hi")
     code = await pipeline.decide("code", text)
-    assert [t.id for t in selector.candidates(code, text, "s").targets] == [
+    assert [t.id for t in selector.candidates(code, text, CALLER).targets] == [
         "alpha/a-large",
         "beta/b-large",
     ]
     long_prompt = inp("word " * 120_000)  # about 150k tokens
-    assert [t.id for t in selector.candidates(code, long_prompt, "s").targets] == ["alpha/a-large"]
+    assert [t.id for t in selector.candidates(code, long_prompt, CALLER).targets] == [
+        "alpha/a-large"
+    ]
     chat = await pipeline.decide("chat", long_prompt)
     with pytest.raises(NoCapableModel):
-        selector.candidates(chat, long_prompt, "s")
+        selector.candidates(chat, long_prompt, CALLER)
     sealed = await pipeline.decide("sealed", text)
     with pytest.raises(AllProvidersFailed, match="LOCKED_KEY"):
-        available(selector.candidates(sealed, text, "s").targets)
+        available(selector.candidates(sealed, text, CALLER).targets)

@@ -1,4 +1,5 @@
-"""Sessions keep a conversation on its model; A/B splits keep a caller in its variant."""
+"""What the caller changes: sessions keep a conversation on its model, A/B splits keep a caller
+in its variant, a client's tier picks its targets, and unknown clients are turned away."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from service.app import create_app
 from service.config import parse_settings
 from service.demo.upstream import Behaviour, SimulatedUpstream
+from service.policy.caller import key_hash
 from service.policy.sessions import MemorySessions, RedisSessions
 from tests.fakes.server import serve_in_thread
 
@@ -41,16 +43,44 @@ default_route: general
 """
 
 
+Upstreams = tuple[SimulatedUpstream, SimulatedUpstream, str]
+
+
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client]]:
+def upstreams() -> Iterator[Upstreams]:
     one, two = SimulatedUpstream("one"), SimulatedUpstream("two")
     with serve_in_thread(one) as one_url, serve_in_thread(two) as two_url:
-        settings = parse_settings(CONFIG.format(one=one_url, two=two_url).encode(), {})
-        with (
-            serve_in_thread(create_app(settings)) as url,
-            httpx.Client(base_url=url, timeout=10) as client,
-        ):
-            yield one, two, client
+        yield one, two, CONFIG.format(one=one_url, two=two_url)
+
+
+def _client(config: str) -> Iterator[httpx.Client]:
+    app = create_app(parse_settings(config.encode(), {}))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def served(
+    upstreams: Upstreams,
+) -> Iterator[tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client]]:
+    one, two, config = upstreams
+    for client in _client(config):
+        yield one, two, client
+
+
+@pytest.fixture(scope="module")
+def guarded(upstreams: Upstreams) -> Iterator[httpx.Client]:
+    config = upstreams[2].replace(
+        "{name: general, targets: [one/m1, two/m2]}",
+        "{name: general, targets: [one/m1], tiers: {premium: [two/m2]}}",
+    )
+    config += f"""
+clients:
+  - {{name: acme, key_sha256: {key_hash(b"sk-acme")}, tier: premium}}
+  - {{name: basic, key_sha256: {key_hash(b"sk-basic")}}}
+auth: {{required: true}}
+"""
+    yield from _client(config)
 
 
 def ask(
@@ -103,6 +133,18 @@ def test_ab_split_is_deterministic_and_weighted(
     assert 70 <= counts["a"] <= 130
     routed = ask(client, "experiment", session="sess-42")
     assert routed.headers["x-turnout-experiment"].startswith("model-test=")
+
+
+def test_unknown_clients_are_refused_and_tiers_pick_their_targets(guarded: httpx.Client) -> None:
+    for tenant in (None, "sk-stranger"):
+        refused = ask(guarded, "hi", tenant=tenant)
+        assert refused.status_code == 401
+        error = refused.json()["error"]
+        assert (error["type"], error["code"]) == ("authentication_error", "invalid_api_key")
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    assert guarded.post("/v1/route", json=body).status_code == 401
+    assert ask(guarded, "hi", tenant="sk-acme").headers["x-turnout-model"] == "two/m2"
+    assert ask(guarded, "hi", tenant="sk-basic").headers["x-turnout-model"] == "one/m1"
 
 
 @pytest.mark.anyio
