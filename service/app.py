@@ -27,7 +27,9 @@ from service.http.error_handlers import exception_handlers
 from service.http.handlers import ROUTE_HANDLERS
 from service.http.request_id import add_request_id
 from service.metrics import Metrics
+from service.policy.admission import Admission
 from service.policy.breaker import open_breakers
+from service.policy.budgets import open_budgets
 from service.policy.caller import Clients
 from service.policy.catalog import Catalog
 from service.policy.limits import open_limits
@@ -116,8 +118,11 @@ def create_app(settings: Settings) -> Litestar:
                 metrics=metrics,
                 state=state,
                 clients=Clients(settings),
-                limits=open_limits(state, settings.limits.client),
-                sessions=open_sessions(state, settings.sessions, metrics),
+                admission=Admission(
+                    limits=open_limits(state, settings.limits.client),
+                    sessions=open_sessions(state, settings.sessions, metrics),
+                    budgets=open_budgets(state, settings),
+                ),
                 semantic=semantic,
             )
             report_unavailable(settings)

@@ -9,10 +9,9 @@ if TYPE_CHECKING:
     from service.config import Settings
     from service.gateway.failover import Gateway
     from service.metrics import Metrics
+    from service.policy.admission import Admission
     from service.policy.caller import Clients
     from service.policy.catalog import Catalog
-    from service.policy.limits import ClientLimits
-    from service.policy.sessions import Sessions
     from service.router import Router
     from service.routing.semantic import SemanticTier
     from service.state.protocol import State
@@ -29,6 +28,5 @@ class Components:
     metrics: Metrics
     state: State
     clients: Clients
-    limits: ClientLimits | None
-    sessions: Sessions | None
+    admission: Admission
     semantic: SemanticTier | None

@@ -161,6 +161,19 @@ class ClientSettings(_Settings, frozen=True, kw_only=True):
     key_sha256: KeyHash
     tier: Name | None = None
     team: Name | None = None
+    budget_usd_per_day: Positive | None = None
+
+
+class TeamSettings(_Settings, frozen=True, kw_only=True):
+    """A team of clients (``clients[].team``) and what it may spend."""
+
+    budget_usd_per_day: Positive
+
+
+class BudgetSettings(_Settings, frozen=True, kw_only=True):
+    """What happens once a budget is spent (`service.policy.budgets`)."""
+
+    when_spent: Literal["refuse", "cheapest"] = "refuse"
 
 
 class AuthSettings(_Settings, frozen=True, kw_only=True):
@@ -299,6 +312,8 @@ class Settings(_Settings, frozen=True, kw_only=True):
     rules: tuple[RuleSettings, ...] = ()
     experiments: tuple[ExperimentSettings, ...] = ()
     clients: tuple[ClientSettings, ...] = ()
+    teams: dict[Name, TeamSettings] = {}
+    budgets: BudgetSettings = BudgetSettings()
     auth: AuthSettings = AuthSettings()
     default_route: str
 

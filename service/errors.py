@@ -22,7 +22,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 ErrorType = Literal[
-    "invalid_request_error", "authentication_error", "rate_limit_error", "server_error"
+    "invalid_request_error",
+    "authentication_error",
+    "rate_limit_error",
+    "insufficient_quota",
+    "server_error",
 ]
 
 
@@ -110,6 +114,13 @@ class RateLimited(RequestError):
         if self.retry_after is None:
             return {}
         return {"retry-after": str(max(1, round(self.retry_after)))}
+
+
+class BudgetSpent(RateLimited):
+    """A client's or team's budget for the day is spent (OpenAI's quota error)."""
+
+    type: ClassVar[ErrorType] = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class UpstreamError(ServiceError):

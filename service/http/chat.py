@@ -22,7 +22,6 @@ from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
-from service.policy.selector import available
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
@@ -99,15 +98,9 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
         routed = await components.router.route(body, caller)
         route, tier = routed.decision.route or "", routed.decision.tier
-        if components.limits is not None:
-            tokens = routed.inp.token_estimate + (routed.inp.output_limit or 0)
-            await components.limits.admit(caller.key, tokens)
-        candidates = available(routed.candidates)
-        conversation = caller.conversation(routed.inp.user)
-        if components.sessions is not None:
-            candidates = await components.sessions.prefer(conversation, candidates)
+        admitted = await components.admission.admit(caller, routed)
         opened = await components.gateway.send(
-            candidates,
+            admitted.candidates,
             routed.fields,
             request_id(scope),
             stream=bool(routed.chat.stream),
@@ -122,8 +115,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         )
         raise
     model, status = opened.target.id, opened.response.status
-    if components.sessions is not None:
-        await components.sessions.remember(conversation, opened.target)
+    await components.admission.settle(caller, routed, admitted, opened.target, opened.body)
 
     def finished() -> None:
         metrics.request(

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+# A Redis call slower than state.timeout_ms falls back to local limits (availability over
+# exactness); the generous deadline keeps a loaded 2-core host from timing the burst out.
 CONFIG = """
-state: {{backend: {backend}, url: "{redis}"}}
+state: {{backend: {backend}, url: "{redis}", timeout_ms: 2000}}
 limits: {{client: {{requests_per_minute: {rpm}, tokens_per_minute: {tpm}}}}}
 providers:
   - name: steady
