@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from service.components import Components
+from service.gateway.cascade import Cascade
 from service.gateway.failover import Gateway
 from service.gateway.providers import OpenAICompatibleAdapter
 from service.gateway.upstream import UpstreamClient
@@ -28,6 +29,7 @@ from service.http.handlers import ROUTE_HANDLERS
 from service.http.request_id import add_request_id
 from service.metrics import Metrics
 from service.policy.admission import Admission
+from service.policy.bandit import open_bandit
 from service.policy.breaker import open_breakers
 from service.policy.budgets import open_budgets
 from service.policy.caller import Clients
@@ -110,16 +112,19 @@ def create_app(settings: Settings) -> Litestar:
             gateway = settings.gateway
             breakers = open_breakers(state, gateway.breaker) if gateway.breaker.enabled else None
             stats = TargetStats()
+            sender = Gateway(clients, metrics, gateway, breakers, stats)
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
                 router=build_router(settings, catalog, metrics, semantic, stats),
-                gateway=Gateway(clients, metrics, gateway, breakers, stats),
+                gateway=sender,
+                cascade=Cascade(settings, catalog, sender, metrics),
                 metrics=metrics,
                 state=state,
                 clients=Clients(settings),
                 admission=Admission(
                     limits=open_limits(state, settings.limits.client),
+                    bandit=open_bandit(state, settings),
                     sessions=open_sessions(state, settings.sessions, metrics),
                     budgets=open_budgets(state, settings),
                 ),

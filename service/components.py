@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from service.config import Settings
+    from service.gateway.cascade import Cascade
     from service.gateway.failover import Gateway
     from service.metrics import Metrics
     from service.policy.admission import Admission
@@ -25,6 +26,7 @@ class Components:
     catalog: Catalog
     router: Router
     gateway: Gateway
+    cascade: Cascade
     metrics: Metrics
     state: State
     clients: Clients

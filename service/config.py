@@ -140,6 +140,22 @@ class PolicySettings(_Settings, frozen=True, kw_only=True):
         return self.cost == self.latency == self.errors == 0
 
 
+class BanditSettings(_Settings, frozen=True, kw_only=True):
+    """Learning a route's best candidate from feedback (`service.policy.bandit`)."""
+
+    enabled: bool = False
+    max_explore: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    """The most often a draw other than the best-looking arm is kept."""
+
+
+class CascadeSettings(_Settings, frozen=True, kw_only=True):
+    """Cheap candidates first; the premium model when they are unsure (`service.gateway`)."""
+
+    enabled: bool = False
+    premium: str | None = None
+    min_mean_logprob: Annotated[float, msgspec.Meta(le=0)] = -0.5
+
+
 class RouteSettings(_Settings, frozen=True, kw_only=True):
     """A named kind of request and the models that should serve it, in preference order."""
 
@@ -149,6 +165,8 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     policy: PolicySettings = PolicySettings()
     tiers: dict[Name, tuple[str, ...]] = {}
     """Targets for the clients of a tier (``clients[].tier``), instead of ``targets``."""
+    bandit: BanditSettings = BanditSettings()
+    cascade: CascadeSettings = CascadeSettings()
 
 
 KeyHash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
@@ -430,6 +448,10 @@ def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[st
         problems += _check_targets(f"routes[{i}].targets", route.targets, models)
         for tier, targets in route.tiers.items():
             problems += _check_targets(f"routes[{i}].tiers.{tier}", targets, models)
+        if route.cascade.enabled and route.cascade.premium is None:
+            problems.append(f"routes[{i}].cascade.premium: a cascade needs a premium target")
+        premium = () if route.cascade.premium is None else (route.cascade.premium,)
+        problems += _check_targets(f"routes[{i}].cascade.premium", premium, models)
         if route.policy.latency and route.policy.latency_sla_ms is None:
             problems.append(f"routes[{i}].policy.latency_sla_ms: a latency weight needs an SLA")
     if settings.default_route not in names:

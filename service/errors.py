@@ -91,6 +91,13 @@ class AuthenticationFailed(RequestError):
     code = "invalid_api_key"
 
 
+class FeedbackNotFound(RequestError):
+    """Feedback for a decision that is not awaiting any."""
+
+    status = 404
+    code = "decision_not_found"
+
+
 class IndexNotReloaded(RequestError):
     """The index build on disk could not be loaded; the one in use keeps serving."""
 

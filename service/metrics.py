@@ -58,6 +58,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._cascade = Counter(
+            "turnout_cascade",
+            "Cascade outcomes by route: kept, escalated, unscored, premium_failed, premium_only.",
+            ["route", "outcome"],
+            registry=self.registry,
+        )
         self._breaker = Counter(
             "turnout_breaker_transitions",
             "Circuit breaker transitions seen by this replica, by target and new state.",
@@ -87,6 +93,10 @@ class Metrics:
     def session(self, outcome: str) -> None:
         """Count a conversation's request: ``new``, ``kept`` or ``switched``."""
         self._sessions.labels(outcome).inc()
+
+    def cascade(self, route: str, outcome: str) -> None:
+        """Count one request through a route's cascade."""
+        self._cascade.labels(route, outcome).inc()
 
     def breaker(self, target: Target, state: str) -> None:
         """Count a circuit breaker's transition to ``state``."""

@@ -41,6 +41,7 @@ class Behaviour:
     ``ok``: answer (JSON, or SSE when the request asks to stream); ``status``: answer
     ``status`` with an OpenAI error body; ``drop``: stream ``chunks`` events, then cut the
     connection. ``delay_s`` waits before the headers, ``chunk_delay_s`` between SSE events.
+    ``logprob``: every token's log-probability, reported when the request asks for logprobs.
     """
 
     kind: Kind = "ok"
@@ -49,6 +50,7 @@ class Behaviour:
     retry_after: float | None = None
     chunks: int = 4
     chunk_delay_s: float = 0.0
+    logprob: float = -0.05
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,19 @@ class SimulatedUpstream:
         if request.get("stream"):
             await self._stream(model, behaviour, receive, send)
             return
-        await _respond(send, 200, _ENCODER.encode(self._completion(model)))
+        logprob = behaviour.logprob if request.get("logprobs") else None
+        await _respond(send, 200, _ENCODER.encode(self._completion(model, logprob)))
 
     def _text(self, model: str) -> str:
         return f"[simulated {self.name}/{model}] This answer comes from a simulated upstream."
 
-    def _completion(self, model: str) -> dict[str, Any]:
+    def _completion(self, model: str, logprob: float | None = None) -> dict[str, Any]:
         text = self._text(model)
+        logprobs = (
+            {"content": [{"token": word, "logprob": logprob} for word in text.split()]}
+            if logprob is not None
+            else None
+        )
         return {
             "id": f"chatcmpl-sim-{len(self.received)}",
             "object": "chat.completion",
@@ -149,7 +157,7 @@ class SimulatedUpstream:
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
                     "finish_reason": "stop",
-                    "logprobs": None,
+                    "logprobs": logprobs,
                 }
             ],
             "usage": {

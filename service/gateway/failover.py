@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from service.policy.breaker import Breakers
     from service.policy.catalog import Target
     from service.policy.scoring import TargetStats
+    from service.state.fallback import Replicated
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Gateway:
         clients: Mapping[str, UpstreamClient],
         metrics: Metrics,
         settings: GatewaySettings,
-        breakers: Breakers | None,
+        breakers: Replicated[Breakers] | None,
         stats: TargetStats,
         *,
         random: Callable[[], float] | None = None,
@@ -182,7 +183,10 @@ class Gateway:
         return max(told, jittered)
 
     async def _allowed(self, target: Target) -> bool:
-        return self._breakers is None or await self._breakers.allow(target.id, time.time())
+        if self._breakers is None:
+            return True
+        now = time.time()
+        return await self._breakers.run(lambda breakers: breakers.allow(target.id, now))
 
     async def _outcome(self, target: Target, *, ok: bool, started: float | None) -> None:
         """Feed one attempt to the policy's observations and to the target's breaker.
@@ -193,7 +197,10 @@ class Gateway:
         self._stats.observe(target.id, ok=ok, latency_ms=latency)
         if self._breakers is None:
             return
-        changed = await self._breakers.record(target.id, ok=ok, now=time.time())
+        now = time.time()
+        changed = await self._breakers.run(
+            lambda breakers: breakers.record(target.id, ok=ok, now=now)
+        )
         if changed is not None:
             self._metrics.breaker(target, changed)
             logger.warning("circuit breaker of %s is now %s", target.id, changed)

@@ -7,7 +7,7 @@ rewritten), and once into `ChatRequest`, which ignores every field routing does 
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 
@@ -57,20 +57,52 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 Fields = dict[str, msgspec.Raw]
 
+T = TypeVar("T")
 _FIELDS: Final = msgspec.json.Decoder(Fields)
 _REQUEST: Final = msgspec.json.Decoder(ChatRequest)
 _ENCODER: Final = msgspec.json.Encoder()
 
 
+class Feedback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /v1/feedback``: how good the answer of a decision was."""
+
+    decision_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    score: Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+_FEEDBACK: Final = msgspec.json.Decoder(Feedback)
+
+
 def decode_chat(body: bytes) -> tuple[Fields, ChatRequest]:
-    """Decode a request body.
+    """Decode a chat completions body.
 
     Raises:
         InvalidRequest: not UTF-8 JSON, not an object, or a routing field with the wrong type.
     """
+    fields = decode_body(_FIELDS, body)
+    request = decode_body(_REQUEST, body)
+    if not request.model:
+        raise InvalidRequest("model: must not be empty", param="model")
+    return fields, request
+
+
+def decode_feedback(body: bytes) -> Feedback:
+    """Decode a feedback body.
+
+    Raises:
+        InvalidRequest: not UTF-8 JSON, or not a decision id and a score in [0, 1].
+    """
+    return decode_body(_FEEDBACK, body)
+
+
+def decode_body(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode a request body with ``decoder``; every problem is a 400 naming its key.
+
+    Raises:
+        InvalidRequest: not UTF-8 JSON, or not of the decoder's type.
+    """
     try:
-        fields = _FIELDS.decode(body)
-        request = _REQUEST.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         path, reason = describe(exc)
         where = f"{path}: " if path else "request body: "
@@ -79,9 +111,6 @@ def decode_chat(body: bytes) -> tuple[Fields, ChatRequest]:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"request body is not valid UTF-8: {exc.reason}") from exc
-    if not request.model:
-        raise InvalidRequest("model: must not be empty", param="model")
-    return fields, request
 
 
 def encode_with_model(fields: Fields, model: str) -> bytes:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
     from service.components import Components
+    from service.gateway.cascade import Cascaded
     from service.gateway.failover import Opened
     from service.router import Routed
 
@@ -65,7 +66,8 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
+def _headers(routed: Routed, sent: Cascaded) -> list[tuple[bytes, bytes]]:
+    opened = sent.answer
     headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
         (b"x-turnout-model", opened.target.id.encode()),
@@ -78,6 +80,8 @@ def _headers(routed: Routed, opened: Opened) -> list[tuple[bytes, bytes]]:
         headers.append((b"x-turnout-circuit-open", ",".join(skipped).encode()))
     if routed.decision.evidence is not None:
         headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
+    if sent.outcome is not None:
+        headers.append((b"x-turnout-cascade", sent.outcome.encode()))
     if routed.variant is not None:
         arm = f"{routed.variant.experiment}={routed.variant.name}"
         headers.append((b"x-turnout-experiment", arm.encode()))
@@ -99,7 +103,8 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         routed = await components.router.route(body, caller)
         route, tier = routed.decision.route or "", routed.decision.tier
         admitted = await components.admission.admit(caller, routed)
-        opened = await components.gateway.send(
+        sent = await components.cascade.send(
+            routed.decision.route,
             admitted.candidates,
             routed.fields,
             request_id(scope),
@@ -114,15 +119,16 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
             route=route, model="", tier=tier, status=status, seconds=perf_counter() - started
         )
         raise
+    opened = sent.answer
     model, status = opened.target.id, opened.response.status
-    await components.admission.settle(caller, routed, admitted, opened.target, opened.body)
+    await components.admission.settle(caller, routed, admitted, sent, request_id(scope))
 
     def finished() -> None:
         metrics.request(
             route=route, model=model, tier=tier, status=status, seconds=perf_counter() - started
         )
 
-    headers = _headers(routed, opened)
+    headers = _headers(routed, sent)
     if opened.body is None:
         content_type = (opened.response.content_type or "text/event-stream").encode()
         start: HTTPResponseStartEvent = {

@@ -15,6 +15,7 @@ from litestar import MediaType, Request, Response, get, post
 
 from service.config import RESERVED_MODEL
 from service.errors import ConfigError, IndexNotReloaded, InvalidRequest
+from service.http.body import decode_feedback
 from service.http.chat import chat_completions
 from service.http.dependencies import ComponentsDependency
 from service.metrics import CONTENT_TYPE
@@ -31,6 +32,21 @@ async def route_decision(
     caller = components.clients.identify(request.scope["headers"])
     routed = await components.router.route(await request.body(), caller)
     return Response(_ENCODER.encode(routed.payload()), media_type=MediaType.JSON)
+
+
+@post("/v1/feedback", status_code=200)
+async def feedback(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Score the answer of a decision (its ``x-request-id``) for the route's bandit."""
+    caller = components.clients.identify(request.scope["headers"])
+    given = decode_feedback(await request.body())
+    bandit = components.admission.bandit
+    if bandit is None:
+        raise InvalidRequest("no route learns from feedback (routes[].bandit.enabled)")
+    route, model = await bandit.feedback(caller, given.decision_id, given.score)
+    body = {"decision_id": given.decision_id, "route": route, "model": model, "score": given.score}
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
 
 
 @post("/v1/admin/index/reload", status_code=200)
@@ -122,6 +138,7 @@ async def metrics(components: ComponentsDependency) -> Response[bytes]:
 ROUTE_HANDLERS: Final = [
     chat_completions,
     route_decision,
+    feedback,
     reload_index,
     list_models,
     healthz,

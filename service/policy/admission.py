@@ -1,9 +1,10 @@
 """Between a decision and the gateway: what a caller may send, and where, and what it cost.
 
 `Admission.admit` applies, in order, the client's rate limits, the providers' availability,
-the conversation's model (sessions) and the client's budgets to a decision's candidates;
-`Admission.settle` records the answer: the conversation's new model and the answer's price.
-Each part is optional (None when not configured).
+the bandit's draw (on routes that learn from feedback), the conversation's model (sessions) and
+the client's budgets to a decision's candidates; `Admission.settle` records the answer: the
+arm that answered, the conversation's new model and the answer's price. Each part is optional
+(None when not configured).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from service.policy.budgets import answer_cost
 from service.policy.selector import available
 
 if TYPE_CHECKING:
+    from service.gateway.cascade import Cascaded
+    from service.policy.bandit import Bandit
     from service.policy.budgets import Budgets
     from service.policy.caller import Caller
     from service.policy.catalog import Target
@@ -36,6 +39,7 @@ class Admission:
     """The per-caller policy steps around the gateway."""
 
     limits: ClientLimits | None
+    bandit: Bandit | None
     sessions: Sessions | None
     budgets: Budgets | None
 
@@ -51,6 +55,9 @@ class Admission:
         if self.limits is not None:
             await self.limits.admit(caller.key, inp.token_estimate + (inp.output_limit or 0))
         candidates = available(routed.candidates)
+        route = routed.decision.route
+        if self.bandit is not None and route is not None and self.bandit.covers(route):
+            candidates = await self.bandit.order(route, candidates)
         conversation = caller.conversation(inp.user)
         if self.sessions is not None:
             candidates = await self.sessions.prefer(conversation, candidates)
@@ -59,10 +66,25 @@ class Admission:
         return Admitted(candidates, conversation)
 
     async def settle(
-        self, caller: Caller, routed: Routed, admitted: Admitted, target: Target, body: bytes | None
+        self,
+        caller: Caller,
+        routed: Routed,
+        admitted: Admitted,
+        sent: Cascaded,
+        decision_id: str,
     ) -> None:
-        """Record an answer from ``target`` (``body``: its JSON, None for a stream)."""
+        """Record the answer ``sent`` to the decision ``decision_id`` (its request id).
+
+        A cheap answer the cascade replaced is charged too.
+        """
+        opened = sent.answer
+        target, route = opened.target, routed.decision.route
+        if self.bandit is not None and route is not None and self.bandit.covers(route):
+            await self.bandit.remember(caller, decision_id, route, target)
         if self.sessions is not None:
             await self.sessions.remember(admitted.conversation, target)
         if self.budgets is not None:
-            await self.budgets.charge(caller, answer_cost(target, body, routed.inp))
+            for answer in (opened, sent.replaced):
+                if answer is not None:
+                    cost = answer_cost(answer.target, answer.body, routed.inp)
+                    await self.budgets.charge(caller, cost)

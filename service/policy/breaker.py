@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
+from service.state.fallback import Replicated
 from service.state.redis import RedisState
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from service.config import BreakerSettings
-    from service.state.fallback import Fallback
     from service.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:breaker:"
@@ -189,31 +189,9 @@ class RedisBreakers:
         return await self._script(keys=[KEY_PREFIX + target], args=[*args, self._ttl_s])
 
 
-class FallbackBreakers:
-    """Redis breakers, or this process's own while Redis cannot be reached."""
-
-    def __init__(self, shared: RedisBreakers, local: MemoryBreakers, fallback: Fallback) -> None:
-        self._shared = shared
-        self._local = local
-        self._fallback = fallback
-
-    async def allow(self, target: str, now: float) -> bool:
-        """See `Breakers.allow`."""
-        return await self._fallback.call(
-            lambda: self._shared.allow(target, now), lambda: self._local.allow(target, now)
-        )
-
-    async def record(self, target: str, *, ok: bool, now: float) -> BreakerState | None:
-        """See `Breakers.record`."""
-        return await self._fallback.call(
-            lambda: self._shared.record(target, ok=ok, now=now),
-            lambda: self._local.record(target, ok=ok, now=now),
-        )
-
-
-def open_breakers(state: State, settings: BreakerSettings) -> Breakers:
+def open_breakers(state: State, settings: BreakerSettings) -> Replicated[Breakers]:
     """Breakers on the configured state: shared through Redis, or in this process."""
-    local = MemoryBreakers(settings)
+    local: Breakers = MemoryBreakers(settings)
     if isinstance(state, RedisState):
-        return FallbackBreakers(RedisBreakers(state.client, settings), local, state.fallback)
-    return local
+        return Replicated(local, RedisBreakers(state.client, settings), state.fallback)
+    return Replicated(local)

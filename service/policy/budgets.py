@@ -19,6 +19,7 @@ import msgspec
 
 from service.errors import BudgetSpent
 from service.policy.scoring import MTOK, estimated_cost
+from service.state.fallback import Replicated
 from service.state.redis import RedisState
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from service.policy.caller import Caller
     from service.policy.catalog import Target
     from service.routing.analyze import RoutingInput
-    from service.state.fallback import Fallback
     from service.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:spend:"
@@ -126,33 +126,14 @@ class RedisSpend:
         await self._charge(keys=keys, args=[repr(usd), 2 * DAY_S])
 
 
-class FallbackSpend:
-    """Redis spend, or this process's own while Redis cannot be reached."""
-
-    def __init__(self, shared: RedisSpend, local: MemorySpend, fallback: Fallback) -> None:
-        self._shared = shared
-        self._local = local
-        self._fallback = fallback
-
-    async def spent(self, accounts: list[str], day: int) -> list[float]:
-        """See `SpendStore.spent`."""
-        return await self._fallback.call(
-            lambda: self._shared.spent(accounts, day), lambda: self._local.spent(accounts, day)
-        )
-
-    async def charge(self, accounts: list[str], day: int, usd: float) -> None:
-        """See `SpendStore.charge`."""
-        await self._fallback.call(
-            lambda: self._shared.charge(accounts, day, usd),
-            lambda: self._local.charge(accounts, day, usd),
-        )
-
-
 class Budgets:
     """Checks and charges the budgets of configured clients and teams."""
 
     def __init__(
-        self, store: SpendStore, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        store: Replicated[SpendStore],
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._teams = {name: team.budget_usd_per_day for name, team in settings.teams.items()}
@@ -182,7 +163,8 @@ class Budgets:
         if not limits:
             return candidates
         now = self._clock()
-        spent = await self._store.spent([account for account, _ in limits], int(now // DAY_S))
+        accounts, day = [account for account, _ in limits], int(now // DAY_S)
+        spent = await self._store.run(lambda store: store.spent(accounts, day))
         over = [
             account for (account, limit), used in zip(limits, spent, strict=True) if used >= limit
         ]
@@ -199,16 +181,15 @@ class Budgets:
         """Add one answer's price to the caller's budgets."""
         limits = self._limits(caller)
         if limits:
-            day = int(self._clock() // DAY_S)
-            await self._store.charge([account for account, _ in limits], day, usd)
+            accounts, day = [account for account, _ in limits], int(self._clock() // DAY_S)
+            await self._store.run(lambda store: store.charge(accounts, day, usd))
 
 
 def open_budgets(state: State, settings: Settings) -> Budgets | None:
     """Budgets on the configured state, or None when no client or team has one."""
     if not settings.teams and all(c.budget_usd_per_day is None for c in settings.clients):
         return None
+    local: SpendStore = MemorySpend()
     if isinstance(state, RedisState):
-        store: SpendStore = FallbackSpend(RedisSpend(state.client), MemorySpend(), state.fallback)
-    else:
-        store = MemorySpend()
-    return Budgets(store, settings)
+        return Budgets(Replicated(local, RedisSpend(state.client), state.fallback), settings)
+    return Budgets(Replicated(local), settings)

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Final, Protocol
 
 from service.errors import RateLimited
+from service.state.fallback import Replicated
 from service.state.redis import RedisState
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from service.config import RateSettings
-    from service.state.fallback import Fallback
     from service.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:limit:"
@@ -87,26 +87,10 @@ class RedisLimiter:
         return float(text) if text else None
 
 
-class FallbackLimiter:
-    """Redis cells, or this process's own while Redis cannot be reached."""
-
-    def __init__(self, shared: RedisLimiter, local: MemoryLimiter, fallback: Fallback) -> None:
-        self._shared = shared
-        self._local = local
-        self._fallback = fallback
-
-    async def acquire(self, key: str, cost: int, limit: int, period_s: float) -> float | None:
-        """See `Limiter.acquire`."""
-        return await self._fallback.call(
-            lambda: self._shared.acquire(key, cost, limit, period_s),
-            lambda: self._local.acquire(key, cost, limit, period_s),
-        )
-
-
 class ClientLimits:
     """The configured per-client limits on one limiter."""
 
-    def __init__(self, limiter: Limiter, rates: RateSettings) -> None:
+    def __init__(self, limiter: Replicated[Limiter], rates: RateSettings) -> None:
         self._limiter = limiter
         self._rates = rates
 
@@ -123,7 +107,10 @@ class ClientLimits:
         for unit, cost, limit in checks:
             if limit is None:
                 continue
-            wait = await self._limiter.acquire(f"{unit}:{client}", cost, limit, MINUTE)
+            key = f"{unit}:{client}"
+            wait = await self._limiter.run(
+                lambda cells: cells.acquire(key, cost, limit, MINUTE)  # noqa: B023 - awaited now
+            )
             if wait is not None:
                 raise RateLimited(
                     f"rate limit reached: {limit} {unit} per minute for this API key",
@@ -135,10 +122,7 @@ def open_limits(state: State, rates: RateSettings) -> ClientLimits | None:
     """The client limits the settings ask for, on the configured state; None without any."""
     if rates.requests_per_minute is None and rates.tokens_per_minute is None:
         return None
+    local: Limiter = MemoryLimiter()
     if isinstance(state, RedisState):
-        limiter: Limiter = FallbackLimiter(
-            RedisLimiter(state.client), MemoryLimiter(), state.fallback
-        )
-    else:
-        limiter = MemoryLimiter()
-    return ClientLimits(limiter, rates)
+        return ClientLimits(Replicated(local, RedisLimiter(state.client), state.fallback), rates)
+    return ClientLimits(Replicated(local), rates)

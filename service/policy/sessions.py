@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final, Protocol
 
+from service.state.fallback import Replicated
 from service.state.redis import RedisState
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from service.config import SessionSettings
     from service.metrics import Metrics
     from service.policy.catalog import Target
-    from service.state.fallback import Fallback
     from service.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:session:"
@@ -90,32 +90,10 @@ class RedisSessions:
         await self._client.set(KEY_PREFIX + conversation, target, px=self._ttl_ms)
 
 
-class FallbackSessions:
-    """Redis sessions, or this process's own while Redis cannot be reached."""
-
-    def __init__(self, shared: RedisSessions, local: MemorySessions, fallback: Fallback) -> None:
-        self._shared = shared
-        self._local = local
-        self._fallback = fallback
-
-    async def get(self, conversation: str) -> str | None:
-        """See `SessionStore.get`."""
-        return await self._fallback.call(
-            lambda: self._shared.get(conversation), lambda: self._local.get(conversation)
-        )
-
-    async def put(self, conversation: str, target: str) -> None:
-        """See `SessionStore.put`."""
-        await self._fallback.call(
-            lambda: self._shared.put(conversation, target),
-            lambda: self._local.put(conversation, target),
-        )
-
-
 class Sessions:
     """Keeps conversations on their model."""
 
-    def __init__(self, store: SessionStore, metrics: Metrics) -> None:
+    def __init__(self, store: Replicated[SessionStore], metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
 
@@ -125,7 +103,7 @@ class Sessions:
         """``candidates`` with the conversation's target first, when it is one of them."""
         if conversation is None:
             return candidates
-        pinned = await self._store.get(conversation)
+        pinned = await self._store.run(lambda store: store.get(conversation))
         if pinned is None:
             self._metrics.session("new")
             return candidates
@@ -139,15 +117,15 @@ class Sessions:
     async def remember(self, conversation: str | None, target: Target) -> None:
         """The conversation is now on ``target``."""
         if conversation is not None:
-            await self._store.put(conversation, target.id)
+            await self._store.run(lambda store: store.put(conversation, target.id))
 
 
 def open_sessions(state: State, settings: SessionSettings, metrics: Metrics) -> Sessions | None:
     """Sessions on the configured state, or None when they are off."""
     if not settings.enabled:
         return None
-    local = MemorySessions(ttl_s=settings.ttl_s, capacity=settings.capacity)
+    local: SessionStore = MemorySessions(ttl_s=settings.ttl_s, capacity=settings.capacity)
     if isinstance(state, RedisState):
         shared = RedisSessions(state.client, ttl_s=settings.ttl_s)
-        return Sessions(FallbackSessions(shared, local, state.fallback), metrics)
-    return Sessions(local, metrics)
+        return Sessions(Replicated(local, shared, state.fallback), metrics)
+    return Sessions(Replicated(local), metrics)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class Fallback:
@@ -65,3 +66,25 @@ class Fallback:
             logger.warning("redis reachable again: shared state resumed")
             self.down = False
         return result
+
+
+class Replicated(Generic[S]):
+    """A store kept in Redis with a local stand-in for outages, or only a local one.
+
+    Components call ``await store.run(lambda s: s.method(...))``: the call goes to the Redis
+    store through the `Fallback`, or to the local one while Redis is out (or not configured).
+    """
+
+    def __init__(self, local: S, shared: S | None = None, fallback: Fallback | None = None) -> None:
+        if (shared is None) != (fallback is None):
+            raise ValueError("a shared store needs its fallback")
+        self._local = local
+        self._shared = shared
+        self._fallback = fallback
+
+    async def run(self, call: Callable[[S], Awaitable[T]]) -> T:
+        """``call`` on the shared store, or on the local one when it cannot be used."""
+        if self._shared is None or self._fallback is None:
+            return await call(self._local)
+        shared = self._shared
+        return await self._fallback.call(lambda: call(shared), lambda: call(self._local))

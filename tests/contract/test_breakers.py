@@ -13,11 +13,10 @@ from service.config import BreakerSettings
 from service.policy.breaker import (
     Breakers,
     BreakerState,
-    FallbackBreakers,
     MemoryBreakers,
     RedisBreakers,
 )
-from service.state.fallback import Fallback
+from service.state.fallback import Fallback, Replicated
 from tests.fakes.server import closed_port
 
 if TYPE_CHECKING:
@@ -127,13 +126,15 @@ async def test_unreachable_redis_falls_back_to_local_breakers_and_logs_once(
         f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=0.05
     )
     fallback = Fallback(timeout_s=0.05)
-    breakers = FallbackBreakers(RedisBreakers(client, SETTINGS), MemoryBreakers(SETTINGS), fallback)
+    local: Breakers = MemoryBreakers(SETTINGS)
+    breakers = Replicated(local, RedisBreakers(client, SETTINGS), fallback)
+
+    async def fail(now: float) -> BreakerState | None:
+        return await breakers.run(lambda b: b.record(T, ok=False, now=now))
+
     with caplog.at_level(logging.WARNING, logger="service.state.fallback"):
-        for now in (1.0, 2.0):
-            assert await breakers.record(T, ok=False, now=now) is None
-        assert await breakers.record(T, ok=False, now=3.0) is BreakerState.OPEN
-        assert not await breakers.allow(T, 4.0)
+        assert [await fail(now) for now in (1.0, 2.0, 3.0)] == [None, None, BreakerState.OPEN]
+        assert not await breakers.run(lambda b: b.allow(T, 4.0))
     assert fallback.down
-    assert [r.message for r in caplog.records if "redis unreachable" in r.message] != []
     assert len([r for r in caplog.records if "redis unreachable" in r.message]) == 1
     await client.aclose()
