@@ -91,8 +91,8 @@ def rates(embedder: OnnxEmbedder, threshold: float) -> dict[str, float]:
         for first, second in pairs:
             cache = MemoryDecisionCache(capacity=16, ttl_s=60, threshold=threshold)
             a, b = embedder.embed([first, second])
-            cache.put("s", a, first, MATCH)
-            hits += cache.get("s", b, second)[1] == "hit"
+            cache.put("s", "tenant", a, first, MATCH)
+            hits += cache.get("s", "tenant", b, second)[1] == "hit"
         out[name] = round(hits / len(pairs), 3)
     return out
 
@@ -110,8 +110,8 @@ def main() -> None:
     vectors = np.random.default_rng(0).standard_normal((4096, embedder.dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     for i, vector in enumerate(vectors):
-        cache.put("s", vector, f"prompt {i}", MATCH)
-    lookup = time_each(lambda v: cache.get("s", v, "prompt 7"), list(vectors[:2000]))
+        cache.put("s", "tenant", vector, f"prompt {i}", MATCH)
+    lookup = time_each(lambda v: cache.get("s", "tenant", v, "prompt 7"), list(vectors[:2000]))
     meta = {"bench": "cache", **machine()}
     emit("cache", [{**meta, **row} for row in rows] + [{**meta, "l1_lookup_4096": lookup}])
     for name, values in sims.items():

@@ -112,7 +112,8 @@ def create_app(settings: Settings) -> Litestar:
             gateway = settings.gateway
             breakers = open_breakers(state, gateway.breaker) if gateway.breaker.enabled else None
             stats = TargetStats()
-            sender = Gateway(clients, metrics, gateway, breakers, stats)
+            client_limits, provider_limits = open_limits(state, settings)
+            sender = Gateway(clients, metrics, gateway, breakers, stats, limits=provider_limits)
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
@@ -123,7 +124,7 @@ def create_app(settings: Settings) -> Litestar:
                 state=state,
                 clients=Clients(settings),
                 admission=Admission(
-                    limits=open_limits(state, settings.limits.client),
+                    limits=client_limits,
                     bandit=open_bandit(state, settings),
                     sessions=open_sessions(state, settings.sessions, metrics),
                     budgets=open_budgets(state, settings),

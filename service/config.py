@@ -104,6 +104,18 @@ class ModelSettings(_Settings, frozen=True, kw_only=True):
     capabilities: frozenset[Capability] = frozenset()
 
 
+class RateSettings(_Settings, frozen=True, kw_only=True):
+    """Requests and tokens per minute; None is no limit."""
+
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    tokens_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        """True when neither limit is set."""
+        return self.requests_per_minute is None and self.tokens_per_minute is None
+
+
 class ProviderSettings(_Settings, frozen=True, kw_only=True):
     """An OpenAI-compatible endpoint and the models it serves."""
 
@@ -115,6 +127,8 @@ class ProviderSettings(_Settings, frozen=True, kw_only=True):
     models: tuple[ModelSettings, ...]
     timeouts: TimeoutSettings = TimeoutSettings()
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
+    limits: RateSettings = RateSettings()
+    """The provider's own limits on this account: a provider over them is skipped."""
 
     @property
     def available(self) -> bool:
@@ -239,13 +253,6 @@ class BreakerSettings(_Settings, frozen=True, kw_only=True):
     window_s: Positive = 30.0
     open_s: Positive = 30.0
     """How long an open breaker skips its target before one probe is let through."""
-
-
-class RateSettings(_Settings, frozen=True, kw_only=True):
-    """Requests and tokens per minute; None is no limit."""
-
-    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    tokens_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class SessionSettings(_Settings, frozen=True, kw_only=True):

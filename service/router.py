@@ -78,7 +78,7 @@ class Router:
         """
         started = perf_counter()
         fields, chat = decode_chat(body)
-        inp = analyze(chat)
+        inp = analyze(chat, caller.key)
         decision = await self._pipeline.decide(chat.model, inp)
         selection = self._selector.candidates(decision, inp, caller)
         elapsed = perf_counter() - started

@@ -100,7 +100,7 @@ class Cascade:
         self._gateway = gateway
         self._metrics = metrics
 
-    async def send(
+    async def send(  # noqa: PLR0913 - the gateway's arguments and the route
         self,
         route: str | None,
         candidates: tuple[Target, ...],
@@ -108,6 +108,7 @@ class Cascade:
         request_id: str,
         *,
         stream: bool,
+        tokens: int = 0,
     ) -> Cascaded:
         """Send through the cascade on a cascade route (JSON only), else `Gateway.send` as is.
 
@@ -119,20 +120,28 @@ class Cascade:
         """
         config = self._routes.get(route or "")
         if stream or route is None or config is None:
-            return Cascaded(await self._gateway.send(candidates, fields, request_id, stream=stream))
+            opened = await self._gateway.send(
+                candidates, fields, request_id, stream=stream, tokens=tokens
+            )
+            return Cascaded(opened)
         gateway = self._gateway
         cheap = tuple(target for target in candidates if target.id != config.premium.id)
         if not cheap:
-            opened = await gateway.send((config.premium,), fields, request_id, stream=False)
+            opened = await gateway.send(
+                (config.premium,), fields, request_id, stream=False, tokens=tokens
+            )
             return self._counted(route, Cascaded(opened, None, "premium_only"))
-        first = await gateway.send(cheap, {**fields, "logprobs": _TRUE}, request_id, stream=False)
+        with_logprobs = {**fields, "logprobs": _TRUE}
+        first = await gateway.send(cheap, with_logprobs, request_id, stream=False, tokens=tokens)
         mean = mean_logprob(first.body)
         if mean is None:
             return self._counted(route, Cascaded(first, None, "unscored"))
         if mean >= config.min_mean_logprob:
             return self._counted(route, Cascaded(first, None, "kept"))
         try:
-            premium = await gateway.send((config.premium,), fields, request_id, stream=False)
+            premium = await gateway.send(
+                (config.premium,), fields, request_id, stream=False, tokens=tokens
+            )
         except ServiceError:
             return self._counted(route, Cascaded(first, None, "premium_failed"))
         return self._counted(route, Cascaded(premium, first, "escalated"))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from service.metrics import Metrics
     from service.policy.breaker import Breakers
     from service.policy.catalog import Target
+    from service.policy.limits import ProviderLimits
     from service.policy.scoring import TargetStats
     from service.state.fallback import Replicated
 
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 MS: Final = 1000.0
 CIRCUIT_OPEN: Final = "circuit_open"
+PROVIDER_LIMITED: Final = "provider_rate_limited"
+SKIPPED: Final = frozenset({CIRCUIT_OPEN, PROVIDER_LIMITED})  # attempts that sent nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +69,8 @@ class Opened:
 
     @property
     def tried(self) -> int:
-        """Targets that were sent the request (those skipped by an open breaker are not)."""
-        return sum(attempt.error != CIRCUIT_OPEN for attempt in self.attempts)
+        """Targets that were sent the request (not those skipped by a breaker or a limit)."""
+        return sum(attempt.error not in SKIPPED for attempt in self.attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class _Call:
     fields: Fields
     request_id: str
     stream: bool
+    tokens: int
 
 
 class Gateway:
@@ -90,6 +94,7 @@ class Gateway:
         breakers: Replicated[Breakers] | None,
         stats: TargetStats,
         *,
+        limits: ProviderLimits | None = None,
         random: Callable[[], float] | None = None,
     ) -> None:
         self._clients = clients
@@ -98,12 +103,21 @@ class Gateway:
         self._retry = settings.retry
         self._breakers = breakers
         self._stats = stats
+        self._limits = limits
         self._random = random or secrets.SystemRandom().random
 
     async def send(
-        self, candidates: Sequence[Target], fields: Fields, request_id: str, *, stream: bool
+        self,
+        candidates: Sequence[Target],
+        fields: Fields,
+        request_id: str,
+        *,
+        stream: bool,
+        tokens: int = 0,
     ) -> Opened:
         """Try ``candidates`` in order, in up to ``retry.passes`` passes with backoff between.
+
+        ``tokens``: the request's estimate, counted against providers' token limits.
 
         For a stream the response comes back unread (the caller relays and closes it); otherwise
         its body is read here, so a connection dropped mid-body still fails over.
@@ -116,7 +130,7 @@ class Gateway:
         """
         attempts: list[Attempt] = []
         failures: list[UpstreamError] = []
-        call = _Call(fields, request_id, stream=stream)
+        call = _Call(fields, request_id, stream=stream, tokens=tokens)
         with anyio.move_on_after(self._total_timeout_s) as deadline:
             for number in range(self._retry.passes):
                 if number:
@@ -146,6 +160,17 @@ class Gateway:
             if not await self._allowed(target):
                 attempts.append(Attempt(target.id, CIRCUIT_OPEN, None, 0.0))
                 continue
+            if self._limits is not None:
+                spent = await self._limits.take(target.provider.name, call.tokens)
+                if spent is not None:  # like a 429 from the provider, without asking it
+                    attempts.append(Attempt(target.id, PROVIDER_LIMITED, 429, 0.0))
+                    message = f"{target.id} is at its {spent.limit} {spent.unit} per minute"
+                    failures.append(
+                        UpstreamUnavailable(
+                            message, target=target.id, status=429, retry_after=spent.wait_s
+                        )
+                    )
+                    continue
             started = perf_counter()
             try:
                 opened = await self._attempt(target, call)

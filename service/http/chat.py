@@ -109,6 +109,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
             routed.fields,
             request_id(scope),
             stream=bool(routed.chat.stream),
+            tokens=routed.inp.token_estimate + (routed.inp.output_limit or 0),
         )
     except ClientDisconnected:
         logger.debug("client %s left before sending its body", request_id(scope))

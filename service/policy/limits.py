@@ -14,6 +14,7 @@ enforces the limits on its own (`service.state.fallback`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from service.errors import RateLimited
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from service.config import RateSettings
+    from service.config import RateSettings, Settings
     from service.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:limit:"
@@ -87,11 +88,44 @@ class RedisLimiter:
         return float(text) if text else None
 
 
-class ClientLimits:
-    """The configured per-client limits on one limiter."""
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A limit that refused: its unit, its size per minute, and the wait until it admits."""
 
-    def __init__(self, limiter: Replicated[Limiter], rates: RateSettings) -> None:
+    unit: str
+    limit: int
+    wait_s: float
+
+
+class Limits:
+    """Requests and tokens per minute for any account (a client, a provider), on one limiter."""
+
+    def __init__(self, limiter: Replicated[Limiter]) -> None:
         self._limiter = limiter
+
+    async def take(self, account: str, rates: RateSettings, tokens: int) -> Spent | None:
+        """Count one request of ``tokens`` against ``account``'s ``rates``; the spent limit."""
+        checks = (
+            ("requests", 1, rates.requests_per_minute),
+            ("tokens", tokens, rates.tokens_per_minute),
+        )
+        for unit, cost, limit in checks:
+            if limit is None:
+                continue
+            key = f"{account}:{unit}"
+            wait = await self._limiter.run(
+                lambda cells: cells.acquire(key, cost, limit, MINUTE)  # noqa: B023 - awaited now
+            )
+            if wait is not None:
+                return Spent(unit, limit, wait)
+        return None
+
+
+class ClientLimits:
+    """The per-client limits (``limits.client``)."""
+
+    def __init__(self, limits: Limits, rates: RateSettings) -> None:
+        self._limits = limits
         self._rates = rates
 
     async def admit(self, client: str, tokens: int) -> None:
@@ -100,29 +134,42 @@ class ClientLimits:
         Raises:
             RateLimited: a limit is spent; ``retry_after`` says when it admits the request.
         """
-        checks = (
-            ("requests", 1, self._rates.requests_per_minute),
-            ("tokens", tokens, self._rates.tokens_per_minute),
-        )
-        for unit, cost, limit in checks:
-            if limit is None:
-                continue
-            key = f"{unit}:{client}"
-            wait = await self._limiter.run(
-                lambda cells: cells.acquire(key, cost, limit, MINUTE)  # noqa: B023 - awaited now
+        spent = await self._limits.take(f"client:{client}", self._rates, tokens)
+        if spent is not None:
+            raise RateLimited(
+                f"rate limit reached: {spent.limit} {spent.unit} per minute for this API key",
+                retry_after=spent.wait_s,
             )
-            if wait is not None:
-                raise RateLimited(
-                    f"rate limit reached: {limit} {unit} per minute for this API key",
-                    retry_after=wait,
-                )
 
 
-def open_limits(state: State, rates: RateSettings) -> ClientLimits | None:
-    """The client limits the settings ask for, on the configured state; None without any."""
-    if rates.requests_per_minute is None and rates.tokens_per_minute is None:
-        return None
+class ProviderLimits:
+    """Each provider's own limits (``providers[].limits``): a provider over them is skipped."""
+
+    def __init__(self, limits: Limits, settings: Settings) -> None:
+        self._limits = limits
+        self._rates = {
+            provider.name: provider.limits
+            for provider in settings.providers
+            if not provider.limits.unlimited
+        }
+
+    async def take(self, provider: str, tokens: int) -> Spent | None:
+        """Count one request to ``provider``; the spent limit when it must be skipped."""
+        rates = self._rates.get(provider)
+        if rates is None:
+            return None
+        return await self._limits.take(f"provider:{provider}", rates, tokens)
+
+
+def open_limits(state: State, settings: Settings) -> tuple[ClientLimits | None, ProviderLimits]:
+    """The client and provider limits the settings ask for, on the configured state."""
     local: Limiter = MemoryLimiter()
-    if isinstance(state, RedisState):
-        return ClientLimits(Replicated(local, RedisLimiter(state.client), state.fallback), rates)
-    return ClientLimits(Replicated(local), rates)
+    limiter = (
+        Replicated(local, RedisLimiter(state.client), state.fallback)
+        if isinstance(state, RedisState)
+        else Replicated(local)
+    )
+    limits = Limits(limiter)
+    rates = settings.limits.client
+    clients = None if rates.unlimited else ClientLimits(limits, rates)
+    return clients, ProviderLimits(limits, settings)

@@ -31,6 +31,8 @@ class RoutingInput:
     needs_json: bool
     output_limit: int | None
     user: str | None
+    tenant: str
+    """The client (a hash of its key): what caches are scoped by."""
 
 
 def message_text(message: Message) -> str:
@@ -43,8 +45,8 @@ def message_text(message: Message) -> str:
     return "\n".join(part.text for part in content if part.text)
 
 
-def analyze(request: ChatRequest) -> RoutingInput:
-    """Read a decoded request once and keep what routing needs."""
+def analyze(request: ChatRequest, tenant: str) -> RoutingInput:
+    """Read a decoded request of ``tenant``'s once and keep what routing needs."""
     texts = tuple(message_text(message) for message in request.messages)
     last_user = next(
         (
@@ -72,4 +74,5 @@ def analyze(request: ChatRequest) -> RoutingInput:
         needs_json=format_type in JSON_FORMATS,
         output_limit=request.output_limit,
         user=request.user,
+        tenant=tenant,
     )

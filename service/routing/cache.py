@@ -2,7 +2,8 @@
 
 Near-duplicate prompts reuse a decision. For each scope (an index build), the embeddings of the
 most recent decided prompts sit in a ring buffer; a lookup is one matrix-vector product. A hit
-needs a cosine at or above the threshold, an unexpired entry, and the same *polarity terms*:
+needs the same tenant (client key: one tenant's prompts never decide another's), a cosine at or
+above the threshold, an unexpired entry, and the same *polarity terms*:
 negations, numbers, and words whose opposite changes the request (enable/disable, add/remove,
 buy/sell, ...). Embeddings place such opposites closer than many true paraphrases, so the
 similarity alone would serve "disable 2FA" the decision made for "enable 2FA".
@@ -75,6 +76,7 @@ class _Ring:
 
     def __init__(self, capacity: int, dim: int) -> None:
         self.vectors = np.zeros((capacity, dim), dtype=np.float32)
+        self.tenants = np.zeros(capacity, dtype=np.int64)
         self.entries: list[_Entry | None] = [None] * capacity
         self.next = 0
         self.count = 0
@@ -98,13 +100,14 @@ class MemoryDecisionCache:
         self._scopes: OrderedDict[str, _Ring] = OrderedDict()
 
     def get(
-        self, scope: str, vector: npt.NDArray[np.float32], text: str
+        self, scope: str, tenant: str, vector: npt.NDArray[np.float32], text: str
     ) -> tuple[CacheHit | None, Outcome]:
-        """The decision of the most similar recent prompt, if it may be reused, and why not."""
+        """The decision of the tenant's most similar recent prompt if reusable, and why not."""
         ring = self._scopes.get(scope)
         if ring is None or ring.count == 0:
             return None, "miss"
         similarities = ring.vectors[: ring.count] @ vector
+        similarities[ring.tenants[: ring.count] != hash(tenant)] = -1.0
         top = min(CANDIDATES, ring.count)
         nearest = np.argpartition(-similarities, top - 1)[:top]
         order = nearest[np.argsort(-similarities[nearest])]
@@ -125,7 +128,7 @@ class MemoryDecisionCache:
         return None, outcome
 
     def put(
-        self, scope: str, vector: npt.NDArray[np.float32], text: str, match: RouteMatch
+        self, scope: str, tenant: str, vector: npt.NDArray[np.float32], text: str, match: RouteMatch
     ) -> None:
         """Remember a decision; the oldest entry (or scope) makes room."""
         ring = self._scopes.get(scope)
@@ -135,6 +138,7 @@ class MemoryDecisionCache:
                 self._scopes.popitem(last=False)
         self._scopes.move_to_end(scope)
         ring.vectors[ring.next] = vector
+        ring.tenants[ring.next] = hash(tenant)
         ring.entries[ring.next] = _Entry(self._clock() + self._ttl_s, polarity_terms(text), match)
         ring.next = (ring.next + 1) % self._capacity
         ring.count = min(ring.count + 1, self._capacity)

@@ -136,14 +136,14 @@ class SemanticTier:
         vector = await self._batcher.embed(inp.text)
         if self._cache is None:
             return self._decide(index, vector)
-        hit, outcome = self._cache.get(index.build_id, vector, inp.text)
+        hit, outcome = self._cache.get(index.build_id, inp.tenant, vector, inp.text)
         self._metrics.cache(outcome)
         if hit is not None:
             cached = hit.match
             reason = f"cached decision of a prompt {hit.similarity:.3f} similar: {cached.reason}"
             return RouteMatch(cached.route, Tier.CACHE, cached.confidence, reason, cached.evidence)
         decided = self._decide(index, vector)
-        self._cache.put(index.build_id, vector, inp.text, decided)
+        self._cache.put(index.build_id, inp.tenant, vector, inp.text, decided)
         return decided
 
     def _decide(self, index: SemanticIndex, vector: npt.NDArray[np.float32]) -> RouteMatch:

@@ -111,7 +111,7 @@ def test_an_answer_costs_its_usage_or_else_the_estimate() -> None:
         {},
     )
     premium = Catalog(settings).targets["p/premium"]
-    inp = analyze(decode_chat(msgspec.json.encode({**BODY, "max_tokens": 100}))[1])
+    inp = analyze(decode_chat(msgspec.json.encode({**BODY, "max_tokens": 100}))[1], "tenant")
     usage = b'{"usage": {"prompt_tokens": 1000, "completion_tokens": 100}, "choices": []}'
     assert answer_cost(premium, usage, inp) == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
     estimate = (inp.token_estimate * 10 + 100 * 30) / 1e6

@@ -122,3 +122,37 @@ async def test_memory_cells_admit_a_burst_then_one_per_interval() -> None:
     now[0] = 10.0
     assert await limiter.acquire("k", 1, 6, 60.0) is None
     assert await limiter.acquire("k", 1, 6, 60.0) is not None
+
+
+PROVIDERS = """
+gateway: {{retry: {{passes: 1}}}}
+providers:
+  - name: limited
+    base_url: {steady}/v1
+    limits: {{requests_per_minute: 2}}
+    models: [{{id: s, input_per_mtok: 1, output_per_mtok: 1, context_window: 100000}}]
+  - name: other
+    base_url: {steady}/v1
+    models: [{{id: s, input_per_mtok: 1, output_per_mtok: 1, context_window: 100000}}]
+routes:
+  - {{name: general, targets: [limited/s, other/s]}}
+  - {{name: only, targets: [limited/s]}}
+default_route: general
+"""
+
+
+@pytest.mark.anyio
+async def test_a_provider_over_its_own_limit_is_skipped(steady: str) -> None:
+    with ExitStack() as stack:
+        (url,) = _serve(PROVIDERS.format(steady=steady), 1, stack)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            models = []
+            for _ in range(3):
+                answer = await client.post("/v1/chat/completions", json=BODY)
+                models.append(answer.headers["x-turnout-model"])
+                assert answer.headers["x-turnout-attempts"] == "1"  # a skip sends nothing
+            assert models == ["limited/s", "limited/s", "other/s"]
+            refused = await client.post("/v1/chat/completions", json={**BODY, "model": "only"})
+            assert refused.status_code == 429
+            assert "limited/s is at its 2 requests per minute" in refused.json()["error"]["message"]
+            assert 1 <= int(refused.headers["retry-after"]) <= 30

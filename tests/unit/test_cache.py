@@ -30,30 +30,42 @@ def test_hits_need_similarity_ttl_and_the_same_polarity() -> None:
     cache = MemoryDecisionCache(capacity=8, ttl_s=10, threshold=0.9, clock=clock)
     embed = HashEmbedder(64).embed
     vector = embed(["enable two factor authentication on my account"])[0]
-    assert cache.get("b1", vector, "x") == (None, "miss")
-    cache.put("b1", vector, "enable two factor authentication on my account", MATCH)
-    hit, outcome = cache.get("b1", vector, "Enable two factor authentication on my account!")
+    assert cache.get("b1", "tenant", vector, "x") == (None, "miss")
+    cache.put("b1", "tenant", vector, "enable two factor authentication on my account", MATCH)
+    hit, outcome = cache.get(
+        "b1", "tenant", vector, "Enable two factor authentication on my account!"
+    )
     assert outcome == "hit"
     assert hit is not None
     assert hit.match == MATCH
     assert hit.similarity > 0.99
     opposite = "disable two factor authentication on my account"
-    assert cache.get("b1", vector, opposite) == (None, "guarded")
+    assert cache.get("b1", "tenant", vector, opposite) == (None, "guarded")
     unrelated = embed(["recommend a restaurant in rome"])[0]
-    assert cache.get("b1", unrelated, "recommend a restaurant in rome") == (None, "miss")
-    assert cache.get("b2", vector, "enable two factor authentication on my account")[1] == "miss"
+    assert cache.get("b1", "tenant", unrelated, "recommend a restaurant in rome") == (None, "miss")
+    assert (
+        cache.get("b2", "tenant", vector, "enable two factor authentication on my account")[1]
+        == "miss"
+    )
+    other = cache.get(
+        "b1", "another-tenant", vector, "enable two factor authentication on my account"
+    )
+    assert other == (None, "miss")  # one tenant's prompts never decide another's
     clock.now = 10.0
-    assert cache.get("b1", vector, "enable two factor authentication on my account")[1] == "miss"
+    assert (
+        cache.get("b1", "tenant", vector, "enable two factor authentication on my account")[1]
+        == "miss"
+    )
 
 
 def test_capacity_and_scopes_are_bounded() -> None:
     cache = MemoryDecisionCache(capacity=2, ttl_s=60, threshold=0.99)
     rows = np.eye(4, dtype=np.float32)
     for i in range(3):
-        cache.put("s", rows[i], f"text {i}", MATCH)
-    assert cache.get("s", rows[0], "text 0")[1] == "miss"  # overwritten by the third
-    assert cache.get("s", rows[2], "text 2")[1] == "hit"
+        cache.put("s", "tenant", rows[i], f"text {i}", MATCH)
+    assert cache.get("s", "tenant", rows[0], "text 0")[1] == "miss"  # overwritten by the third
+    assert cache.get("s", "tenant", rows[2], "text 2")[1] == "hit"
     for scope in ("a", "b", "c", "d"):
-        cache.put(scope, rows[3], "t", MATCH)
-    assert cache.get("s", rows[2], "text 2")[1] == "miss"  # the oldest scope made room
-    assert cache.get("d", rows[3], "t")[1] == "hit"
+        cache.put(scope, "tenant", rows[3], "t", MATCH)
+    assert cache.get("s", "tenant", rows[2], "text 2")[1] == "miss"  # the oldest scope made room
+    assert cache.get("d", "tenant", rows[3], "t")[1] == "hit"

@@ -22,7 +22,7 @@ CALLER = Caller("client-key-hash")
 
 def inp(text: str, *earlier: str) -> RoutingInput:
     messages = [{"role": "user", "content": t} for t in (*earlier, text)]
-    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1])
+    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1], "tenant")
 
 
 def rule(name: str, route: str, **kwargs: object) -> RuleSettings:
@@ -86,7 +86,7 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
         "max_completion_tokens": 50,
         "user": "u-1",
     }
-    found = analyze(decode_chat(msgspec.json.encode(body))[1])
+    found = analyze(decode_chat(msgspec.json.encode(body))[1], "tenant")
     assert found.text == "what is in\nthis picture"
     assert found.texts[0] == "be brief"
     assert found.has_images
@@ -99,7 +99,9 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
 
 def test_analyze_without_user_turn_uses_the_last_message() -> None:
     body = {"messages": [{"role": "system", "content": "only a system prompt"}]}
-    assert analyze(decode_chat(msgspec.json.encode(body))[1]).text == "only a system prompt"
+    assert (
+        analyze(decode_chat(msgspec.json.encode(body))[1], "tenant").text == "only a system prompt"
+    )
 
 
 @pytest.mark.anyio
