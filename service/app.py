@@ -39,6 +39,7 @@ from service.policy.scoring import TargetStats
 from service.policy.selector import Selector
 from service.policy.sessions import open_sessions
 from service.router import Router
+from service.routing.language import LanguageDetector
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
 from service.routing.semantic import SemanticTier, open_semantic, watch_index
@@ -63,13 +64,12 @@ def build_router(
 
     ``stats``: the gateway's observations of each target, which the policy orders by.
     """
-    pipeline = Pipeline(
-        catalog,
-        [RuleTier(settings.rules)],
-        settings.default_route,
-        [semantic] if semantic is not None else [],
-    )
-    return Router(pipeline, Selector(catalog, settings, stats or TargetStats()), metrics)
+    rules = RuleTier(settings.rules)
+    slow = [semantic] if semantic is not None else []
+    pipeline = Pipeline(catalog, [rules], settings.default_route, slow)
+    selector = Selector(catalog, settings, stats or TargetStats())
+    by_language = rules.uses_language or any(route.languages for route in settings.routes)
+    return Router(pipeline, selector, metrics, LanguageDetector() if by_language else None)
 
 
 def report_unavailable(settings: Settings) -> None:

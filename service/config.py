@@ -179,6 +179,8 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     policy: PolicySettings = PolicySettings()
     tiers: dict[Name, tuple[str, ...]] = {}
     """Targets for the clients of a tier (``clients[].tier``), instead of ``targets``."""
+    languages: dict[str, tuple[str, ...]] = {}
+    """Targets to put first for prompts in a language (ISO 639-1), e.g. French: Mistral."""
     bandit: BanditSettings = BanditSettings()
     cascade: CascadeSettings = CascadeSettings()
 
@@ -231,14 +233,46 @@ class ExperimentSettings(_Settings, frozen=True, kw_only=True):
     variants: tuple[VariantSettings, ...]
 
 
-class RuleSettings(_Settings, frozen=True, kw_only=True):
-    """A fast-path rule: a regex or a keyword list that sends a request to a route."""
+class ConditionSettings(_Settings, frozen=True, kw_only=True):
+    """Conditions of a rule (`service.routing.rules`); every one that is set must hold.
+
+    Lists are alternatives: ``keywords`` holds when any of them occurs, ``tiers`` when the
+    caller's tier is one of them. ``all_keywords`` needs every one; ``none_keywords`` and
+    ``not_regex`` hold when nothing matches. Keywords match whole words, case-insensitively.
+    """
+
+    keywords: tuple[str, ...] = ()
+    all_keywords: tuple[str, ...] = ()
+    none_keywords: tuple[str, ...] = ()
+    regex: str | None = None
+    not_regex: str | None = None
+    match: MatchScope = "last_user"
+    """Where text conditions look: the last user turn, or any message."""
+    tiers: tuple[Name, ...] = ()
+    clients: tuple[Name, ...] = ()
+    teams: tuple[Name, ...] = ()
+    users: tuple[str, ...] = ()
+    session: bool | None = None
+    """True: only requests of a named conversation (``x-session-id``); False: only others."""
+    headers: dict[str, str] = {}
+    """Request headers (names case-insensitive) and the values they must have."""
+    images: bool | None = None
+    languages: tuple[str, ...] = ()
+    """ISO 639-1 codes of the last user turn's language, as detected (``py3langid``)."""
+
+
+class RuleSettings(ConditionSettings, frozen=True, kw_only=True):
+    """A fast-path rule: when its conditions hold, the request goes to ``route``.
+
+    Rules are checked by ``priority`` (highest first), then in config order; the first that
+    matches decides. ``any`` adds alternatives: besides the rule's own conditions, at least one
+    of these groups must hold too.
+    """
 
     name: Name
     route: str
-    regex: str | None = None
-    keywords: tuple[str, ...] = ()
-    match: MatchScope = "last_user"
+    priority: int = 0
+    any: tuple[ConditionSettings, ...] = ()
 
 
 class BreakerSettings(_Settings, frozen=True, kw_only=True):
@@ -455,6 +489,8 @@ def _check_routes(settings: Settings, models: Mapping[str, set[str]]) -> list[st
         problems += _check_targets(f"routes[{i}].targets", route.targets, models)
         for tier, targets in route.tiers.items():
             problems += _check_targets(f"routes[{i}].tiers.{tier}", targets, models)
+        for language, targets in route.languages.items():
+            problems += _check_targets(f"routes[{i}].languages.{language}", targets, models)
         if route.cascade.enabled and route.cascade.premium is None:
             problems.append(f"routes[{i}].cascade.premium: a cascade needs a premium target")
         premium = () if route.cascade.premium is None else (route.cascade.premium,)
@@ -498,17 +534,36 @@ def _check_rules(settings: Settings) -> list[str]:
             problems.append(f"{key}.name: duplicate rule '{rule.name}'")
         if rule.route not in routes:
             problems.append(f"{key}.route: unknown route '{rule.route}'")
-        if (rule.regex is None) == (not rule.keywords):
-            problems.append(f"{key}: give exactly one of 'regex' or 'keywords'")
-        if any(not keyword.strip() for keyword in rule.keywords):
-            problems.append(f"{key}.keywords: empty keyword")
-        if rule.regex is not None:
+        if not _has_condition(rule) and not any(_has_condition(group) for group in rule.any):
+            problems.append(f"{key}: a rule needs at least one condition")
+        groups = [(key, rule)] + [(f"{key}.any[{j}]", g) for j, g in enumerate(rule.any)]
+        for where, group in groups:
+            problems += _check_conditions(where, rule.name, group)
+    return problems
+
+
+_CONDITIONS: Final = tuple(
+    field.name for field in msgspec.structs.fields(ConditionSettings) if field.name != "match"
+)
+
+
+def _has_condition(group: ConditionSettings) -> bool:
+    return any(getattr(group, name) not in ((), None, {}) for name in _CONDITIONS)
+
+
+def _check_conditions(key: str, rule: str, group: ConditionSettings) -> list[str]:
+    problems: list[str] = []
+    for field in ("keywords", "all_keywords", "none_keywords"):
+        if any(not keyword.strip() for keyword in getattr(group, field)):
+            problems.append(f"{key}.{field}: empty keyword")
+    for field in ("regex", "not_regex"):
+        pattern = getattr(group, field)
+        if pattern is not None:
             try:
-                re.compile(rule.regex)
+                re.compile(pattern)
             except re.error as exc:
-                problems.append(
-                    f"{key}.regex: invalid regular expression in rule '{rule.name}': {exc}"
-                )
+                reason = f"invalid regular expression in rule '{rule}': {exc}"
+                problems.append(f"{key}.{field}: {reason}")
     return problems
 
 

@@ -15,6 +15,8 @@ from service.policy.caller import ANONYMOUS, Caller
 from service.routing.analyze import analyze
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.http.body import ChatRequest, Fields
     from service.metrics import Metrics
     from service.policy.catalog import Target
@@ -65,10 +67,18 @@ class Routed:
 class Router:
     """Decodes, analyzes, decides and picks candidates; records the decision's latency."""
 
-    def __init__(self, pipeline: Pipeline, selector: Selector, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        selector: Selector,
+        metrics: Metrics,
+        detect: Callable[[str], str] | None = None,
+    ) -> None:
+        """``detect``: the language detector, when rules or routes go by language."""
         self._pipeline = pipeline
         self._selector = selector
         self._metrics = metrics
+        self._detect = detect
 
     async def route(self, body: bytes, caller: Caller = NOBODY) -> Routed:
         """Route one chat-completions body from ``caller``.
@@ -78,7 +88,7 @@ class Router:
         """
         started = perf_counter()
         fields, chat = decode_chat(body)
-        inp = analyze(chat, caller.key)
+        inp = analyze(chat, caller, self._detect)
         decision = await self._pipeline.decide(chat.model, inp)
         selection = self._selector.candidates(decision, inp, caller)
         elapsed = perf_counter() - started

@@ -33,6 +33,15 @@ class Caller:
     key: str
     session: str | None = None
     client: ClientSettings | None = None
+    headers: Iterable[tuple[bytes, bytes]] = ()
+    """The request's headers as ASGI gives them (names lower case), for rules on headers."""
+
+    def header(self, name: bytes) -> str | None:
+        """The value of header ``name`` (lower case), if the request has it."""
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
 
     @property
     def tier(self) -> str | None:
@@ -83,7 +92,7 @@ class Clients:
             raise AuthenticationFailed(
                 "missing API key" if token is None else "invalid API key: not a known client"
             )
-        return Caller(key, session, client)
+        return Caller(key, session, client, headers)
 
     def require_admin(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         """Let only the admin key through.

@@ -51,6 +51,11 @@ class Selector:
         self._catalog = catalog
         self._policies = {route.name: route.policy for route in settings.routes}
         self._experiments = {e.route: Experiment(e, catalog) for e in settings.experiments}
+        self._languages = {
+            (route.name, language): frozenset(targets)
+            for route in settings.routes
+            for language, targets in route.languages.items()
+        }
         self._tiers = {
             (route.name, tier): tuple(catalog.targets[name] for name in targets)
             for route in settings.routes
@@ -83,8 +88,11 @@ class Selector:
                 f"no model of route '{route}' can take this request "
                 "(vision, tools, JSON mode or context window)"
             )
-        policy = self._policies[route]
-        return Selection(order(targets, inp, policy, self._stats), variant)
+        ordered = order(targets, inp, self._policies[route], self._stats)
+        preferred = self._languages.get((route, inp.language or ""))
+        if preferred:  # the language's targets first, each group in the policy's order
+            ordered = tuple(sorted(ordered, key=lambda target: target.id not in preferred))
+        return Selection(ordered, variant)
 
 
 def available(targets: tuple[Target, ...]) -> tuple[Target, ...]:

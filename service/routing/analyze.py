@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.http.body import ChatRequest, Message
+    from service.policy.caller import Caller
 
 CHARS_PER_TOKEN: Final = 4
 IMAGE_TOKENS: Final = 765  # OpenAI's cost of one high-detail 512px tile set; a fair upper guess
@@ -31,8 +34,14 @@ class RoutingInput:
     needs_json: bool
     output_limit: int | None
     user: str | None
-    tenant: str
-    """The client (a hash of its key): what caches are scoped by."""
+    caller: Caller
+    language: str | None
+    """The last user turn's language (ISO 639-1), when the config routes by language."""
+
+    @property
+    def tenant(self) -> str:
+        """The client (a hash of its key): what caches are scoped by."""
+        return self.caller.key
 
 
 def message_text(message: Message) -> str:
@@ -45,8 +54,13 @@ def message_text(message: Message) -> str:
     return "\n".join(part.text for part in content if part.text)
 
 
-def analyze(request: ChatRequest, tenant: str) -> RoutingInput:
-    """Read a decoded request of ``tenant``'s once and keep what routing needs."""
+def analyze(
+    request: ChatRequest, caller: Caller, detect: Callable[[str], str] | None = None
+) -> RoutingInput:
+    """Read a decoded request of ``caller``'s once and keep what routing needs.
+
+    ``detect``: the language detector, when the config routes by language.
+    """
     texts = tuple(message_text(message) for message in request.messages)
     last_user = next(
         (
@@ -74,5 +88,6 @@ def analyze(request: ChatRequest, tenant: str) -> RoutingInput:
         needs_json=format_type in JSON_FORMATS,
         output_limit=request.output_limit,
         user=request.user,
-        tenant=tenant,
+        caller=caller,
+        language=detect(last_user) if detect is not None else None,
     )

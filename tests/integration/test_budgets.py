@@ -15,7 +15,7 @@ from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
 from service.http.body import decode_chat
 from service.policy.budgets import answer_cost
-from service.policy.caller import key_hash
+from service.policy.caller import Caller, key_hash
 from service.policy.catalog import Catalog
 from service.routing.analyze import analyze
 from tests.fakes.server import serve_in_thread
@@ -111,7 +111,9 @@ def test_an_answer_costs_its_usage_or_else_the_estimate() -> None:
         {},
     )
     premium = Catalog(settings).targets["p/premium"]
-    inp = analyze(decode_chat(msgspec.json.encode({**BODY, "max_tokens": 100}))[1], "tenant")
+    inp = analyze(
+        decode_chat(msgspec.json.encode({**BODY, "max_tokens": 100}))[1], Caller("tenant")
+    )
     usage = b'{"usage": {"prompt_tokens": 1000, "completion_tokens": 100}, "choices": []}'
     assert answer_cost(premium, usage, inp) == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
     estimate = (inp.token_estimate * 10 + 100 * 30) / 1e6

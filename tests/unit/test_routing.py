@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from service.config import RuleSettings, Settings
-from service.errors import AllProvidersFailed, ModelNotFound, NoCapableModel
+from service.config import ClientSettings, RuleSettings, Settings, parse_settings
+from service.errors import AllProvidersFailed, ConfigError, ModelNotFound, NoCapableModel
 from service.http.body import decode_chat
 from service.policy.caller import Caller
 from service.policy.catalog import Catalog
@@ -14,6 +14,7 @@ from service.policy.scoring import TargetStats
 from service.policy.selector import Selector, available
 from service.routing.analyze import RoutingInput, analyze
 from service.routing.decision import Tier
+from service.routing.language import LanguageDetector
 from service.routing.pipeline import Pipeline
 from service.routing.rules import RuleTier
 
@@ -22,7 +23,7 @@ CALLER = Caller("client-key-hash")
 
 def inp(text: str, *earlier: str) -> RoutingInput:
     messages = [{"role": "user", "content": t} for t in (*earlier, text)]
-    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1], "tenant")
+    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1], CALLER)
 
 
 def rule(name: str, route: str, **kwargs: object) -> RuleSettings:
@@ -86,7 +87,7 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
         "max_completion_tokens": 50,
         "user": "u-1",
     }
-    found = analyze(decode_chat(msgspec.json.encode(body))[1], "tenant")
+    found = analyze(decode_chat(msgspec.json.encode(body))[1], CALLER)
     assert found.text == "what is in\nthis picture"
     assert found.texts[0] == "be brief"
     assert found.has_images
@@ -99,9 +100,7 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
 
 def test_analyze_without_user_turn_uses_the_last_message() -> None:
     body = {"messages": [{"role": "system", "content": "only a system prompt"}]}
-    assert (
-        analyze(decode_chat(msgspec.json.encode(body))[1], "tenant").text == "only a system prompt"
-    )
+    assert analyze(decode_chat(msgspec.json.encode(body))[1], CALLER).text == "only a system prompt"
 
 
 @pytest.mark.anyio
@@ -142,3 +141,82 @@ async def test_selector_filters_by_capability_and_availability(settings: Setting
     sealed = await pipeline.decide("sealed", text)
     with pytest.raises(AllProvidersFailed, match="LOCKED_KEY"):
         available(selector.candidates(sealed, text, CALLER).targets)
+
+
+def test_priority_and_and_or_not_conditions() -> None:
+    tier = RuleTier(
+        [
+            rule("later-but-urgent", "urgent", keywords=["outage"], priority=10),
+            rule("sql", "code", keywords=["sql", "query"], none_keywords=["sql server license"]),
+            rule(
+                "both",
+                "data",
+                all_keywords=["csv", "pandas"],
+                any=[{"keywords": ["merge"]}, {"regex": r"(?i)\bjoin\b"}],
+                priority=5,
+            ),
+        ]
+    )
+
+    def route(text: str) -> str | None:
+        found = tier.match(inp(text))
+        return None if found is None else found.route
+
+    assert route("an SQL query is slow during the outage") == "urgent"  # priority beats order
+    assert route("how much is a sql server license?") is None  # NOT
+    assert route("join two csv files with pandas") == "data"  # AND plus one OR group
+    assert route("merge a csv with pandas") == "data"
+    assert route("read a csv with pandas") is None  # neither alternative
+    assert route("my sql server is down") == "code"  # overlapping keywords: "sql" still hits
+
+
+def test_metadata_language_and_modality_conditions() -> None:
+    premium = ClientSettings(name="acme", key_sha256="0" * 64, tier="premium", team="acme")
+    tier = RuleTier(
+        [
+            rule("vip", "top", tiers=["premium"], session=True),
+            rule("beta-header", "beta", headers={"X-Turnout-Beta": "1"}),
+            rule("pictures", "vision", images=True),
+            rule("french", "fr", languages=["fr"]),
+            rule("chinese-keyword", "zh", keywords=["总结"]),
+        ]
+    )
+    detect = LanguageDetector()
+
+    def route(text: str, caller: Caller = CALLER, images: bool = False) -> str | None:
+        content: object = text
+        if images:
+            content = [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+            ]
+        body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+        found = tier.match(analyze(decode_chat(msgspec.json.encode(body))[1], caller, detect))
+        return None if found is None else found.route
+
+    assert route("hi", Caller("k", session="s1", client=premium)) == "top"
+    assert route("hi", Caller("k", client=premium)) is None  # no session: not all conditions
+    assert route("hi", Caller("k", headers=[(b"x-turnout-beta", b"1")])) == "beta"
+    assert route("hi", Caller("k", headers=[(b"x-turnout-beta", b"0")])) is None
+    assert route("what is in this picture?", images=True) == "vision"
+    assert route("Pouvez-vous m'aider à écrire une lettre de motivation ?") == "fr"
+    assert route("请帮我总结这篇文章") == "zh"  # no spaces in Chinese: no word boundary needed
+
+
+def test_bad_rules_are_refused_at_load_naming_the_rule() -> None:
+    base = b"""
+providers:
+  - name: p
+    base_url: "http://x"
+    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 10}]
+routes: [{name: r, targets: [p/m]}]
+default_route: r
+rules:
+  - {name: broken, route: r, any: [{regex: "(unclosed"}]}
+  - {name: empty, route: r}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(base, {})
+    message = caught.value.message
+    assert "rules[0].any[0].regex: invalid regular expression in rule 'broken'" in message
+    assert "rules[1]: a rule needs at least one condition" in message

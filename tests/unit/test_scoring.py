@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from service.config import PolicySettings, Settings, parse_settings
+from service.http.body import decode_chat
 from service.policy.catalog import Catalog
 from service.policy.scoring import TargetStats, estimated_cost, order
-from tests.unit.test_routing import inp
+from service.policy.selector import Selector
+from service.routing.analyze import analyze
+from service.routing.decision import Decision, Tier
+from tests.unit.test_routing import CALLER, inp
 
 CONFIG = b"""
 providers:
@@ -83,3 +88,28 @@ def test_a_latency_weight_needs_an_sla() -> None:
     )
     with pytest.raises(Exception, match="latency_sla_ms: a latency weight needs an SLA"):
         parse_settings(bad, {})
+
+
+def test_a_route_can_put_a_language_s_targets_first() -> None:
+    settings = parse_settings(
+        CONFIG.replace(
+            b"targets: [p/premium, p/mid, p/cheap]}",
+            b"targets: [p/premium, p/mid, p/cheap], languages: {fr: [p/cheap]}}",
+        ),
+        {},
+    )
+    catalog = Catalog(settings)
+    selector = Selector(catalog, settings, TargetStats())
+    decision = Decision(route="r", tier=Tier.DEFAULT, confidence=0.0, reason="")
+    body = msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": "x"}]})
+    chat = decode_chat(body)[1]
+    for language, first in (("fr", "p/cheap"), ("de", "p/premium")):
+
+        def detect(_: str, found: str = language) -> str:
+            return found
+
+        request = analyze(chat, CALLER, detect)
+        assert selector.candidates(decision, request, CALLER).targets[0].id == first
+    undetected = analyze(chat, CALLER)  # no language rules or routes: no detection
+    assert undetected.language is None
+    assert selector.candidates(decision, undetected, CALLER).targets[0].id == "p/premium"
