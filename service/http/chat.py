@@ -8,6 +8,7 @@ event; a client disconnect cancels the relay, which closes the upstream connecti
 
 from __future__ import annotations
 
+import json
 import logging
 from time import perf_counter
 from typing import TYPE_CHECKING, Final
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS: Final = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+DEBUG_HEADER: Final = b"x-turnout-debug"  # "1" asks for the decision in x-turnout-decision
+DEBUG_ON: Final = frozenset({"1", "true"})
+DEBUG_TEXT_CHARS: Final = 80
 
 
 class ClientDisconnected(Exception):
@@ -66,7 +70,24 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _headers(routed: Routed, sent: Cascaded) -> list[tuple[bytes, bytes]]:
+def _explanation(routed: Routed, sent: Cascaded) -> bytes:
+    """The whole decision and every attempt, as one line of ASCII JSON for a response header.
+
+    Neighbour texts are cut to ``DEBUG_TEXT_CHARS`` so the header stays a few kilobytes.
+    """
+    payload = routed.payload()
+    for neighbour in payload.get("neighbours", ()):
+        neighbour["text"] = neighbour["text"][:DEBUG_TEXT_CHARS]
+    payload["attempts"] = [
+        {"model": a.target, "error": a.error, "status": a.status, "ms": round(a.ms, 3)}
+        for a in sent.answer.attempts
+    ]
+    if sent.outcome is not None:
+        payload["cascade"] = sent.outcome
+    return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _headers(routed: Routed, sent: Cascaded, *, debug: bool) -> list[tuple[bytes, bytes]]:
     opened = sent.answer
     headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
@@ -85,6 +106,8 @@ def _headers(routed: Routed, sent: Cascaded) -> list[tuple[bytes, bytes]]:
     if routed.variant is not None:
         arm = f"{routed.variant.experiment}={routed.variant.name}"
         headers.append((b"x-turnout-experiment", arm.encode()))
+    if debug:
+        headers.append((b"x-turnout-decision", _explanation(routed, sent)))
     return headers
 
 
@@ -129,7 +152,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
             route=route, model=model, tier=tier, status=status, seconds=perf_counter() - started
         )
 
-    headers = _headers(routed, sent)
+    headers = _headers(routed, sent, debug=caller.header(DEBUG_HEADER) in DEBUG_ON)
     if opened.body is None:
         content_type = (opened.response.content_type or "text/event-stream").encode()
         start: HTTPResponseStartEvent = {

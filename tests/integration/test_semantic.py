@@ -103,6 +103,32 @@ def test_chat_completions_report_the_index_build(semantic_url: str, index_dir: P
     assert response.headers["x-turnout-index-build"] == build_id
 
 
+def test_the_debug_header_explains_the_whole_decision(semantic_url: str, index_dir: Path) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "solve 7x = 49 for x"}]}
+    answer = httpx.post(
+        f"{semantic_url}/v1/chat/completions",
+        json=body,
+        headers={"x-turnout-debug": "1"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    explained = msgspec.json.decode(answer.headers["x-turnout-decision"])
+    build_id = msgspec.json.decode((index_dir / "manifest.json").read_bytes())["build_id"]
+    assert (explained["route"], explained["tier"], explained["build_id"]) == (
+        "math",
+        "semantic",
+        build_id,
+    )
+    assert set(explained["scores"]) >= {"math", "code"}
+    assert 0 <= explained["threshold"] <= 1
+    assert all(len(n["text"]) <= 80 for n in explained["neighbours"])
+    assert set(explained["timings_ms"]) == {"rule", "semantic", "total"}
+    assert explained["attempts"][0]["model"] == "beta/b-small"
+    assert explained["attempts"][0]["status"] == 200
+    plain = httpx.post(f"{semantic_url}/v1/chat/completions", json=body, timeout=10)
+    assert "x-turnout-decision" not in plain.headers
+
+
 def test_near_duplicates_reuse_a_decision_but_opposites_do_not(semantic_url: str) -> None:
     first = decide(semantic_url, "Increase the font size in my Python editor")
     assert first["tier"] in {"semantic", "default"}
