@@ -69,7 +69,9 @@ def build_router(
     pipeline = Pipeline(catalog, [rules], settings.default_route, slow)
     selector = Selector(catalog, settings, stats or TargetStats())
     by_language = rules.uses_language or any(route.languages for route in settings.routes)
-    return Router(pipeline, selector, metrics, LanguageDetector() if by_language else None)
+    detect = LanguageDetector() if by_language else None
+    speculative = frozenset(route.name for route in settings.routes if route.speculate)
+    return Router(pipeline, selector, metrics, detect, speculative)
 
 
 def report_unavailable(settings: Settings) -> None:

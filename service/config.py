@@ -183,6 +183,9 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     """Targets to put first for prompts in a language (ISO 639-1), e.g. French: Mistral."""
     bandit: BanditSettings = BanditSettings()
     cascade: CascadeSettings = CascadeSettings()
+    speculate: bool = False
+    """Start the upstream call when a speculative rule guesses this route (before the semantic
+    tier decides); off by default, since a wrong guess costs a cancelled upstream call."""
 
 
 KeyHash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
@@ -273,6 +276,9 @@ class RuleSettings(ConditionSettings, frozen=True, kw_only=True):
     route: str
     priority: int = 0
     any: tuple[ConditionSettings, ...] = ()
+    speculative: bool = False
+    """A hint, not a decision: the semantic tier still decides, but when the route allows it
+    (``routes[].speculate``) the upstream call starts on this guess meanwhile."""
 
 
 class BreakerSettings(_Settings, frozen=True, kw_only=True):

@@ -64,6 +64,22 @@ class Metrics:
             ["route", "outcome"],
             registry=self.registry,
         )
+        self._speculation = Counter(
+            "turnout_speculation",
+            "Speculative upstream calls by outcome: agreed (kept) or disagreed (cancelled).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._speculation_saved = Counter(
+            "turnout_speculation_saved_seconds",
+            "Decision time that agreed speculative calls overlapped.",
+            registry=self.registry,
+        )
+        self._speculation_wasted = Counter(
+            "turnout_speculation_wasted_tokens",
+            "Estimated prompt and output tokens of cancelled speculative calls.",
+            registry=self.registry,
+        )
         self._breaker = Counter(
             "turnout_breaker_transitions",
             "Circuit breaker transitions seen by this replica, by target and new state.",
@@ -97,6 +113,12 @@ class Metrics:
     def cascade(self, route: str, outcome: str) -> None:
         """Count one request through a route's cascade."""
         self._cascade.labels(route, outcome).inc()
+
+    def speculation(self, outcome: str, *, saved_s: float, wasted_tokens: int) -> None:
+        """Count a speculative call's outcome, the time it saved and the tokens it wasted."""
+        self._speculation.labels(outcome).inc()
+        self._speculation_saved.inc(saved_s)
+        self._speculation_wasted.inc(wasted_tokens)
 
     def breaker(self, target: Target, state: str) -> None:
         """Count a circuit breaker's transition to ``state``."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from service.http.body import decode_chat
 from service.policy.caller import ANONYMOUS, Caller
 from service.routing.analyze import analyze
+from service.routing.decision import Decision, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from service.policy.experiments import Variant
     from service.policy.selector import Selector
     from service.routing.analyze import RoutingInput
-    from service.routing.decision import Decision, Evidence
+    from service.routing.decision import Evidence
     from service.routing.pipeline import Pipeline
 
 MS: Final = 1000.0
@@ -73,15 +74,29 @@ class Router:
         selector: Selector,
         metrics: Metrics,
         detect: Callable[[str], str] | None = None,
+        speculative_routes: frozenset[str] = frozenset(),
     ) -> None:
-        """``detect``: the language detector, when rules or routes go by language."""
+        """Build the router.
+
+        ``detect``: the language detector, when rules or routes go by language;
+        ``speculative_routes``: the routes whose guesses may start upstream calls.
+        """
         self._pipeline = pipeline
         self._selector = selector
         self._metrics = metrics
         self._detect = detect
+        self._speculative = speculative_routes
 
-    async def route(self, body: bytes, caller: Caller = NOBODY) -> Routed:
+    async def route(
+        self,
+        body: bytes,
+        caller: Caller = NOBODY,
+        on_guess: Callable[[Routed], None] | None = None,
+    ) -> Routed:
         """Route one chat-completions body from ``caller``.
+
+        ``on_guess`` hears a speculative rule's guess (as a routed request of its own, with its
+        candidates) before the semantic tier decides, when the guessed route allows it.
 
         Raises:
             RequestError: the body is invalid, names an unknown model, or no model can take it.
@@ -89,13 +104,20 @@ class Router:
         started = perf_counter()
         fields, chat = decode_chat(body)
         inp = analyze(chat, caller, self._detect)
-        decision = await self._pipeline.decide(chat.model, inp)
+
+        def guessed(route: str) -> None:
+            if on_guess is None or route not in self._speculative:
+                return
+            decision = Decision(route, Tier.RULE, 0.0, "speculative guess")
+            selection = self._selector.candidates(decision, inp, caller)
+            elapsed = (perf_counter() - started) * MS
+            on_guess(Routed(fields, chat, inp, decision, *selection.parts, elapsed))
+
+        decision = await self._pipeline.decide(chat.model, inp, guessed)
         selection = self._selector.candidates(decision, inp, caller)
         elapsed = perf_counter() - started
         self._metrics.decision(decision.tier, elapsed)
-        return Routed(
-            fields, chat, inp, decision, selection.targets, selection.variant, elapsed * MS
-        )
+        return Routed(fields, chat, inp, decision, *selection.parts, elapsed * MS)
 
 
 def _experiment(variant: Variant | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Final
 
@@ -21,8 +22,10 @@ from litestar.exceptions import MethodNotAllowedException
 from service.errors import RequestTooLarge, ServiceError, UpstreamError
 from service.gateway.failover import CIRCUIT_OPEN
 from service.gateway.relay import relay_sse, rewrite_model
+from service.gateway.speculation import Speculation
 from service.http.error_handlers import error_event
 from service.http.request_id import request_id
+from service.policy.admission import tokens
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from service.components import Components
     from service.gateway.cascade import Cascaded
     from service.gateway.failover import Opened
+    from service.policy.admission import Admitted
+    from service.policy.caller import Caller
     from service.router import Routed
 
 logger = logging.getLogger(__name__)
@@ -70,11 +75,12 @@ async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _explanation(routed: Routed, sent: Cascaded) -> bytes:
+def _explanation(dispatched: _Dispatched) -> bytes:
     """The whole decision and every attempt, as one line of ASCII JSON for a response header.
 
     Neighbour texts are cut to ``DEBUG_TEXT_CHARS`` so the header stays a few kilobytes.
     """
+    routed, sent = dispatched.routed, dispatched.sent
     payload = routed.payload()
     for neighbour in payload.get("neighbours", ()):
         neighbour["text"] = neighbour["text"][:DEBUG_TEXT_CHARS]
@@ -84,10 +90,13 @@ def _explanation(routed: Routed, sent: Cascaded) -> bytes:
     ]
     if sent.outcome is not None:
         payload["cascade"] = sent.outcome
+    if dispatched.speculation is not None:
+        payload["speculation"] = dispatched.speculation
     return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def _headers(routed: Routed, sent: Cascaded, *, debug: bool) -> list[tuple[bytes, bytes]]:
+def _headers(dispatched: _Dispatched, *, debug: bool) -> list[tuple[bytes, bytes]]:
+    routed, sent = dispatched.routed, dispatched.sent
     opened = sent.answer
     headers = [
         (b"x-turnout-route", (routed.decision.route or "").encode()),
@@ -106,9 +115,58 @@ def _headers(routed: Routed, sent: Cascaded, *, debug: bool) -> list[tuple[bytes
     if routed.variant is not None:
         arm = f"{routed.variant.experiment}={routed.variant.name}"
         headers.append((b"x-turnout-experiment", arm.encode()))
+    if dispatched.speculation is not None:
+        headers.append((b"x-turnout-speculation", dispatched.speculation.encode()))
     if debug:
-        headers.append((b"x-turnout-decision", _explanation(routed, sent)))
+        headers.append((b"x-turnout-decision", _explanation(dispatched)))
     return headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Dispatched:
+    routed: Routed
+    admitted: Admitted
+    sent: Cascaded
+    speculation: str | None  # agreed, disagreed, or None without a guess
+
+
+async def _dispatch(components: Components, caller: Caller, body: bytes, rid: str) -> _Dispatched:
+    """Decide, admit and send; a speculative rule's guess may start the upstream call early.
+
+    Raises:
+        ServiceError: as routing, admission or the gateway raise it.
+    """
+    decided: tuple[Routed, tuple[Admitted, Cascaded] | None] | ServiceError
+    async with anyio.create_task_group() as group:
+        speculation = Speculation(
+            components.admission,
+            components.cascade,
+            components.metrics,
+            caller=caller,
+            request_id=rid,
+            group=group,
+        )
+        try:
+            routed = await components.router.route(body, caller, speculation.start)
+            decided = (routed, await speculation.resolve(routed))
+        except ServiceError as exc:  # raised after the group, so that it is not grouped
+            await speculation.abandon()
+            decided = exc
+    if isinstance(decided, ServiceError):
+        raise decided
+    routed, kept = decided
+    if kept is not None:
+        return _Dispatched(routed, *kept, speculation.outcome)
+    admitted = await components.admission.admit(caller, routed, limits=not speculation.counted)
+    sent = await components.cascade.send(
+        routed.decision.route,
+        admitted.candidates,
+        routed.fields,
+        rid,
+        stream=bool(routed.chat.stream),
+        tokens=tokens(routed),
+    )
+    return _Dispatched(routed, admitted, sent, speculation.outcome)
 
 
 @asgi("/v1/chat/completions", copy_scope=False)
@@ -123,17 +181,9 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         caller = components.clients.identify(scope["headers"])
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
-        routed = await components.router.route(body, caller)
+        dispatched = await _dispatch(components, caller, body, request_id(scope))
+        routed, admitted, sent = dispatched.routed, dispatched.admitted, dispatched.sent
         route, tier = routed.decision.route or "", routed.decision.tier
-        admitted = await components.admission.admit(caller, routed)
-        sent = await components.cascade.send(
-            routed.decision.route,
-            admitted.candidates,
-            routed.fields,
-            request_id(scope),
-            stream=bool(routed.chat.stream),
-            tokens=routed.inp.token_estimate + (routed.inp.output_limit or 0),
-        )
     except ClientDisconnected:
         logger.debug("client %s left before sending its body", request_id(scope))
         return
@@ -152,7 +202,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
             route=route, model=model, tier=tier, status=status, seconds=perf_counter() - started
         )
 
-    headers = _headers(routed, sent, debug=caller.header(DEBUG_HEADER) in DEBUG_ON)
+    headers = _headers(dispatched, debug=caller.header(DEBUG_HEADER) in DEBUG_ON)
     if opened.body is None:
         content_type = (opened.response.content_type or "text/event-stream").encode()
         start: HTTPResponseStartEvent = {

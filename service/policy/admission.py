@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from service.router import Routed
 
 
+def tokens(routed: Routed) -> int:
+    """The request's token estimate: its prompt and the output it allows."""
+    return routed.inp.token_estimate + (routed.inp.output_limit or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Admitted:
     """The candidates to try, in order, and the conversation they belong to."""
@@ -43,8 +48,19 @@ class Admission:
     sessions: Sessions | None
     budgets: Budgets | None
 
-    async def admit(self, caller: Caller, routed: Routed) -> Admitted:
+    async def check_limits(self, caller: Caller, routed: Routed) -> None:
+        """Count the request against the caller's rate limits (once per request).
+
+        Raises:
+            RateLimited: a rate limit of the caller is spent.
+        """
+        if self.limits is not None:
+            await self.limits.admit(caller.key, tokens(routed))
+
+    async def admit(self, caller: Caller, routed: Routed, *, limits: bool = True) -> Admitted:
         """The candidates ``caller`` may send ``routed`` to.
+
+        ``limits``: False when the request was already counted (by a speculative guess).
 
         Raises:
             RateLimited: a rate limit of the caller is spent.
@@ -52,8 +68,8 @@ class Admission:
             AllProvidersFailed: no candidate's provider has its API key.
         """
         inp = routed.inp
-        if self.limits is not None:
-            await self.limits.admit(caller.key, inp.token_estimate + (inp.output_limit or 0))
+        if limits:
+            await self.check_limits(caller, routed)
         candidates = available(routed.candidates)
         route = routed.decision.route
         if self.bandit is not None and route is not None and self.bandit.covers(route):

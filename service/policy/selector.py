@@ -43,6 +43,11 @@ class Selection:
     targets: tuple[Target, ...]
     variant: Variant | None
 
+    @property
+    def parts(self) -> tuple[tuple[Target, ...], Variant | None]:
+        """``(targets, variant)``, in the order `service.router.Routed` takes them."""
+        return self.targets, self.variant
+
 
 class Selector:
     """Chooses and orders a decision's candidate targets."""

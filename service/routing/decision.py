@@ -47,6 +47,8 @@ class RouteMatch:
     confidence: float
     reason: str
     evidence: Evidence | None = None
+    hint: bool = False
+    """A speculative guess: later tiers still decide."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from service.errors import ModelNotFound
 from service.routing.decision import Decision, RouteMatch, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from service.policy.catalog import Catalog
     from service.routing.analyze import RoutingInput
@@ -63,8 +63,13 @@ class Pipeline:
         self._slow_tiers = tuple(slow_tiers)
         self._default_route = default_route
 
-    async def decide(self, model: str, inp: RoutingInput) -> Decision:
+    async def decide(
+        self, model: str, inp: RoutingInput, on_guess: Callable[[str], None] | None = None
+    ) -> Decision:
         """Decide where a request goes.
+
+        ``on_guess`` hears a fast tier's hint (a speculative rule's route) just before the slow
+        tiers start, so the caller can act on it while they work.
 
         Raises:
             ModelNotFound: ``model`` is neither ``auto``, a route, nor a configured target.
@@ -72,12 +77,16 @@ class Pipeline:
         if model != RESERVED_MODEL:
             return self._explicit(model)
         timings: dict[str, float] = {}
+        guess = None
         for tier in self._tiers:
             started = perf_counter()
             found = tier.match(inp)
             timings[tier.tier] = (perf_counter() - started) * MS
-            if found is not None:
+            if found is not None and not found.hint:
                 return _decision(found, timings)
+            guess = guess or found
+        if guess is not None and on_guess is not None and self._slow_tiers:
+            on_guess(guess.route)
         for slow in self._slow_tiers:
             started = perf_counter()
             found = await slow.match(inp)

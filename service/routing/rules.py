@@ -142,6 +142,7 @@ class _Rule:
     route: str
     own: _Group
     alternatives: tuple[_Group, ...]
+    speculative: bool
 
     def holds(self, inp: RoutingInput, hits: _Hits) -> bool:
         return self.own.holds(inp, hits) and (
@@ -180,7 +181,13 @@ class RuleTier:
 
         ordered = sorted(enumerate(rules), key=lambda item: (-item[1].priority, item[0]))
         self._rules = tuple(
-            _Rule(rule.name, rule.route, compiled(rule), tuple(compiled(g) for g in rule.any))
+            _Rule(
+                rule.name,
+                rule.route,
+                compiled(rule),
+                tuple(compiled(g) for g in rule.any),
+                rule.speculative,
+            )
             for _, rule in ordered
         )
         self._keywords = _Keywords(sorted(ids, key=ids.__getitem__))
@@ -197,15 +204,19 @@ class RuleTier:
         self.uses_language = any(group.languages for group in groups)
 
     def match(self, inp: RoutingInput) -> RouteMatch | None:
-        """The route of the first rule (by priority) that holds, or None."""
+        """The first deciding rule's route (by priority), else a speculative rule's hint."""
         last_user = self._keywords.find(inp.text)
         anywhere = self._keywords.find("\n".join(inp.texts)) if self._anywhere else last_user
         hits = _Hits(last_user, anywhere)
         candidates = set(self._always)
         for word in last_user | anywhere:
             candidates.update(self._by_word.get(word, ()))
+        hint = None
         for position in sorted(candidates):
             rule = self._rules[position]
-            if rule.holds(inp, hits):
-                return RouteMatch(rule.route, Tier.RULE, 1.0, f"rule '{rule.name}' matched")
-        return None
+            if (hint is None or not rule.speculative) and rule.holds(inp, hits):
+                if not rule.speculative:
+                    return RouteMatch(rule.route, Tier.RULE, 1.0, f"rule '{rule.name}' matched")
+                reason = f"speculative rule '{rule.name}' guessed"
+                hint = RouteMatch(rule.route, Tier.RULE, 0.0, reason, hint=True)
+        return hint

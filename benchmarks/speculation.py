@@ -1,0 +1,95 @@
+"""Speculative dispatch on a traffic mix: how often a guess starts the call, agrees, and saves.
+
+The mix is the default taxonomy's held-out set (``index/heldout/``: 265 prompts over ten
+routes, with multi-paragraph, pasted-code and non-English prompts). The router is the default
+config's with the speculative rules below added (one keyword list per route, the words a user
+of that route often types) and speculation on for every route. For each prompt: whether a
+guess started an upstream call before the semantic tier decided, whether the decision agreed,
+and the time the call would have run ahead (the decision's time after the guess). Nothing is
+sent upstream: the benchmark measures the decision side only.
+
+    .venv/bin/python -m benchmarks.speculation
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from benchmarks.common import emit, machine, percentiles_ms
+from benchmarks.taxonomy import heldout_rows
+from service.app import build_router
+from service.config import RuleSettings, Settings, load_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.routing.semantic import open_semantic
+
+if TYPE_CHECKING:
+    from service.router import Routed
+
+HINTS: Final = {
+    "code": ["python", "javascript", "function", "sql", "bug", "error", "code", "api"],
+    "math": ["solve", "equation", "integral", "derivative", "probability", "calculate"],
+    "translation": ["translate", "translation", "traduis", "übersetze", "traduce"],
+    "summarization": ["summarize", "summary", "tl;dr", "key points", "recap"],
+    "creative_writing": ["poem", "story", "haiku", "lyrics", "slogan", "limerick"],
+    "extraction": ["extract", "json", "parse", "fields"],
+}
+
+
+def speculative(settings: Settings) -> Settings:
+    """The default config with hint rules and speculation on every route."""
+    rules = tuple(
+        msgspec.convert(
+            {"name": f"hint-{route}", "route": route, "keywords": words, "speculative": True},
+            RuleSettings,
+        )
+        for route, words in HINTS.items()
+    )
+    routes = tuple(msgspec.structs.replace(r, speculate=True) for r in settings.routes)
+    return msgspec.structs.replace(settings, rules=settings.rules + rules, routes=routes)
+
+
+async def measure(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    metrics = Metrics()
+    router = build_router(
+        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
+    )
+    guessed = agreed = 0
+    ahead: list[float] = []
+    for row in rows:
+        body = msgspec.json.encode(
+            {"model": "auto", "messages": [{"role": "user", "content": row["text"]}]}
+        )
+        guesses: list[Routed] = []
+        routed = await router.route(body, on_guess=guesses.append)
+        if not guesses:
+            continue
+        guessed += 1
+        if routed.decision.route == guesses[0].decision.route:
+            agreed += 1
+            ahead.append((routed.decision_ms - guesses[0].decision_ms) / 1000)
+    return {
+        "prompts": len(rows),
+        "guessed_share": round(guessed / len(rows), 4),
+        "agreement": round(agreed / guessed, 4) if guessed else None,
+        "ahead": percentiles_ms(ahead),
+    }
+
+
+def main() -> None:
+    settings = speculative(load_settings(None, {}))
+    result = asyncio.run(measure(settings, heldout_rows()))
+    emit("speculation", [{"machine": machine(), **result}])
+    print(
+        f"{result['prompts']} prompts: a guess started the call for "
+        f"{result['guessed_share']:.1%}, the decision agreed for {result['agreement']:.1%} of "
+        f"those; the call ran ahead by p50 {result['ahead']['p50_ms']:.2f} ms, "
+        f"p99 {result['ahead']['p99_ms']:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
