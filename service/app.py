@@ -93,8 +93,9 @@ def create_app(settings: Settings) -> Litestar:
         async with AsyncExitStack() as stack, anyio.create_task_group() as background:
             state = open_state(settings.state)
             stack.push_async_callback(state.aclose)
+            await state.ping()  # opens a first connection, or logs that Redis is out
             metrics = Metrics()
-            semantic = await open_semantic(settings, metrics)
+            semantic = await open_semantic(settings, metrics, state)
             if semantic is not None and settings.routing.index is not None:
                 background.start_soon(
                     partial(

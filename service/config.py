@@ -340,6 +340,10 @@ class CacheSettings(_Settings, frozen=True, kw_only=True):
     capacity: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 4096
     ttl_s: Positive = 600.0
     threshold: Annotated[float, msgspec.Meta(ge=0.5, le=1.0)] = 0.9
+    shared: bool = True
+    """With ``state.backend: redis``, also share decisions across replicas (L2)."""
+    shared_timeout_ms: Positive = 5.0
+    """Redis's deadline for the L2 cache; slower calls bypass it."""
 
 
 class RoutingSettings(_Settings, frozen=True, kw_only=True):

@@ -46,6 +46,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._shared_cache = Counter(
+            "turnout_shared_cache",
+            "Shared (L2, Redis) decision cache lookups: hit, miss, guarded or bypass.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._upstream_errors = Counter(
             "turnout_upstream_errors",
             "Failed upstream attempts by provider, model and kind of failure.",
@@ -99,6 +105,10 @@ class Metrics:
     def cache(self, outcome: str) -> None:
         """Count a decision-cache lookup."""
         self._cache.labels(outcome).inc()
+
+    def shared_cache(self, outcome: str) -> None:
+        """Count a shared decision-cache lookup."""
+        self._shared_cache.labels(outcome).inc()
 
     def upstream_error(self, target: Target, exc: UpstreamError) -> None:
         """Count a failed upstream attempt."""

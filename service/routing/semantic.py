@@ -11,6 +11,7 @@ millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -30,6 +31,8 @@ from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.focus import FocusedEmbedder
 from service.routing.knn import KnnRouter
+from service.routing.shared_cache import SharedDecisionCache
+from service.state.redis import RedisState
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from service.config import RoutingSettings
     from service.metrics import Metrics
     from service.routing.analyze import RoutingInput
+    from service.state.protocol import State
 
 SHOWN: Final = 3
 
@@ -105,7 +109,7 @@ class SemanticTier:
 
     tier = Tier.SEMANTIC
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the composition root hands in each part
         self,
         index: SemanticIndex,
         batcher: MicroBatcher,
@@ -113,7 +117,9 @@ class SemanticTier:
         settings: Settings,
         encoder_sha: str,
         metrics: Metrics,
+        shared: SharedDecisionCache | None = None,
     ) -> None:
+        """``shared``: the L2 decision cache in Redis, when decisions are shared by replicas."""
         self.index = index
         self.encoder_sha = encoder_sha
         cache = settings.routing.cache
@@ -124,6 +130,7 @@ class SemanticTier:
             if cache.enabled
             else None
         )
+        self._shared = shared if cache.enabled else None
         self._metrics = metrics
         self._batcher = batcher
         self._neighbours = settings.routing.neighbours
@@ -136,14 +143,22 @@ class SemanticTier:
         vector = await self._batcher.embed(inp.text)
         if self._cache is None:
             return self._decide(index, vector)
-        hit, outcome = self._cache.get(index.build_id, inp.tenant, vector, inp.text)
+        scope, tenant = index.build_id, inp.tenant
+        hit, outcome = self._cache.get(scope, tenant, vector, inp.text)
         self._metrics.cache(outcome)
+        if hit is None and self._shared is not None:
+            hit, shared_outcome = await self._shared.get(scope, tenant, vector, inp.text)
+            self._metrics.shared_cache(shared_outcome)
+            if hit is not None:
+                self._cache.put(scope, tenant, vector, inp.text, hit.match)
         if hit is not None:
             cached = hit.match
             reason = f"cached decision of a prompt {hit.similarity:.3f} similar: {cached.reason}"
             return RouteMatch(cached.route, Tier.CACHE, cached.confidence, reason, cached.evidence)
         decided = self._decide(index, vector)
-        self._cache.put(index.build_id, inp.tenant, vector, inp.text, decided)
+        self._cache.put(scope, tenant, vector, inp.text, decided)
+        if self._shared is not None:
+            await self._shared.put(scope, tenant, vector, inp.text, decided)
         return decided
 
     def _decide(self, index: SemanticIndex, vector: npt.NDArray[np.float32]) -> RouteMatch:
@@ -186,11 +201,13 @@ def load_semantic(
     return encoder, index
 
 
-async def open_semantic(settings: Settings, metrics: Metrics) -> SemanticTier | None:
+async def open_semantic(
+    settings: Settings, metrics: Metrics, state: State | None = None
+) -> SemanticTier | None:
     """The semantic tier the settings ask for, or None without ``routing.index``.
 
     Loads in a worker thread (model and index files are read from disk), then builds the
-    batcher on the event loop.
+    batcher on the event loop. With Redis as ``state``, decisions are shared by replicas (L2).
     """
     routing = settings.routing
     if routing.index is None:
@@ -200,13 +217,28 @@ async def open_semantic(settings: Settings, metrics: Metrics) -> SemanticTier | 
     batcher = MicroBatcher(
         FocusedEmbedder(encoder), workers=routing.encoder_workers, max_batch=routing.max_batch
     )
+    cache = routing.cache
+    shared = (
+        SharedDecisionCache(
+            state.client, cache, dim=encoder.dim, config_version=config_version(settings)
+        )
+        if isinstance(state, RedisState) and cache.shared
+        else None
+    )
     return SemanticTier(
         index,
         batcher,
         settings=settings,
         encoder_sha=encoder.sha256,
         metrics=metrics,
+        shared=shared,
     )
+
+
+def config_version(settings: Settings) -> str:
+    """A hash of the whole config (secrets left out): shared decisions need the same one."""
+    encoded = msgspec.json.encode(settings, enc_hook=repr)  # Secret: masked
+    return hashlib.sha256(encoded).hexdigest()[:12]
 
 
 def read_build_id(folder: Path) -> str | None:

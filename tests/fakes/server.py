@@ -1,4 +1,4 @@
-"""Serve an ASGI app with uvicorn in a background thread on a free loopback port."""
+"""Serve ASGI apps (the router's replicas, fake upstreams) with uvicorn in background threads."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import uvicorn
 
+from service.app import create_app
+from service.config import parse_settings
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
+    from contextlib import ExitStack
 
 
 def free_socket() -> socket.socket:
@@ -50,3 +55,21 @@ def serve_in_thread(app: Any, *, startup_timeout_s: float = 10.0) -> Iterator[st
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def serve_config(
+    config: str, replicas: int, stack: ExitStack, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Serve ``replicas`` apps built from ``config`` (YAML) until ``stack`` closes; their URLs."""
+    settings = parse_settings(config.encode(), environ or {})
+    return [stack.enter_context(serve_in_thread(create_app(settings))) for _ in range(replicas)]
+
+
+def serve_clients(
+    config: str, replicas: int, stack: ExitStack, environ: Mapping[str, str] | None = None
+) -> list[httpx.Client]:
+    """As `serve_config`, with an HTTP client for each replica."""
+    return [
+        stack.enter_context(httpx.Client(base_url=url, timeout=10))
+        for url in serve_config(config, replicas, stack, environ)
+    ]

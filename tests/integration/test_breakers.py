@@ -7,18 +7,17 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 import redis
 
-from service.app import create_app
-from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
 from tests.fakes.redis import redis_server
-from tests.fakes.server import closed_port, serve_in_thread
+from tests.fakes.server import closed_port, serve_clients, serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import httpx
 
 CONFIG = """
 state: {{backend: redis, url: "{redis}", timeout_ms: 50}}
@@ -45,12 +44,6 @@ def upstreams() -> Iterator[tuple[SimulatedUpstream, str, str]]:
         yield flaky, flaky_url, steady_url
 
 
-def _replicas(config: str, count: int, stack: ExitStack) -> list[httpx.Client]:
-    settings = parse_settings(config.encode(), {})
-    urls = [stack.enter_context(serve_in_thread(create_app(settings))) for _ in range(count)]
-    return [stack.enter_context(httpx.Client(base_url=url, timeout=10)) for url in urls]
-
-
 def test_a_breaker_opened_on_one_replica_is_open_on_all(
     upstreams: tuple[SimulatedUpstream, str, str], redis_url: str
 ) -> None:
@@ -58,7 +51,7 @@ def test_a_breaker_opened_on_one_replica_is_open_on_all(
     redis.Redis.from_url(redis_url).flushdb()
     config = CONFIG.format(redis=redis_url, flaky=flaky_url, steady=steady_url)
     with ExitStack() as stack:
-        first, *others = _replicas(config, 3, stack)
+        first, *others = serve_clients(config, 3, stack)
         for _ in range(3):
             answer = first.post("/v1/chat/completions", json=BODY)
             assert answer.status_code == 200
@@ -95,7 +88,7 @@ def test_redis_stopped_and_restarted_under_load_fails_no_request(
 
     with ExitStack() as stack, ExitStack() as first_redis:
         first_redis.enter_context(redis_server(required=required, port=port))
-        replicas = _replicas(config, 2, stack)
+        replicas = serve_clients(config, 2, stack)
         workers = [threading.Thread(target=load, args=(client,)) for client in replicas * 4]
         for worker in workers:
             worker.start()

@@ -5,12 +5,10 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-import httpx
 import msgspec
 import pytest
 import redis
 
-from service.app import create_app
 from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
 from service.http.body import decode_chat
@@ -18,10 +16,12 @@ from service.policy.budgets import answer_cost
 from service.policy.caller import Caller, key_hash
 from service.policy.catalog import Catalog
 from service.routing.analyze import analyze
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import serve_clients, serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import httpx
 
 # Each simulated answer reports 10 prompt and 9 completion tokens: $0.00037 at premium prices.
 CONFIG = """
@@ -52,12 +52,6 @@ def upstream() -> Iterator[str]:
         yield url
 
 
-def _replicas(config: str, count: int, stack: ExitStack) -> list[httpx.Client]:
-    settings = parse_settings(config.encode(), {})
-    urls = [stack.enter_context(serve_in_thread(create_app(settings))) for _ in range(count)]
-    return [stack.enter_context(httpx.Client(base_url=url, timeout=10)) for url in urls]
-
-
 def ask(client: httpx.Client, key: str) -> httpx.Response:
     return client.post(
         "/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}"}
@@ -70,7 +64,7 @@ def test_a_spent_budget_refuses_on_every_replica(upstream: str, redis_url: str) 
         backend="redis", redis=redis_url, when_spent="refuse", upstream=upstream, **KEYS
     )
     with ExitStack() as stack:
-        first, second = _replicas(config, 2, stack)
+        first, second = serve_clients(config, 2, stack)
         assert ask(first, "sk-solo").status_code == 200  # spent 0.00037
         assert ask(second, "sk-solo").status_code == 200  # 0.00037 < 0.0005: spent 0.00074
         for replica in (first, second):
@@ -98,7 +92,7 @@ def test_a_spent_budget_can_fall_back_to_the_cheapest_model(upstream: str) -> No
         backend="memory", redis="", when_spent="cheapest", upstream=upstream, **KEYS
     )
     with ExitStack() as stack:
-        (client,) = _replicas(config, 1, stack)
+        (client,) = serve_clients(config, 1, stack)
         models = [ask(client, "sk-solo").headers["x-turnout-model"] for _ in range(4)]
         assert models == ["p/premium", "p/premium", "p/cheap", "p/cheap"]
 

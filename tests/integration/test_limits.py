@@ -11,13 +11,11 @@ import httpx
 import pytest
 import redis
 
-from service.app import create_app
-from service.config import parse_settings
 from service.demo.upstream import SimulatedUpstream
 from service.policy.limits import MemoryLimiter
 from tests.conftest import ENVIRON
 from tests.fakes.process import turnout_serve
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import serve_config, serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,11 +41,6 @@ BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
 def steady() -> Iterator[str]:
     with serve_in_thread(SimulatedUpstream("steady", record=False)) as url:
         yield url
-
-
-def _serve(config: str, replicas: int, stack: ExitStack) -> list[str]:
-    settings = parse_settings(config.encode(), {})
-    return [stack.enter_context(serve_in_thread(create_app(settings))) for _ in range(replicas)]
 
 
 def _subprocesses(config: str, replicas: int, folder: Path, stack: ExitStack) -> list[str]:
@@ -100,7 +93,7 @@ async def test_three_replicas_admit_exactly_the_limit(
 async def test_token_limit_counts_prompt_and_max_tokens_on_one_replica(steady: str) -> None:
     config = CONFIG.format(backend="memory", redis="", rpm="null", tpm=1000, steady=steady)
     with ExitStack() as stack:
-        (url,) = _serve(config, 1, stack)
+        (url,) = serve_config(config, 1, stack)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             big = {**BODY, "max_tokens": 600}
             assert (await client.post("/v1/chat/completions", json=big)).status_code == 200
@@ -144,7 +137,7 @@ default_route: general
 @pytest.mark.anyio
 async def test_a_provider_over_its_own_limit_is_skipped(steady: str) -> None:
     with ExitStack() as stack:
-        (url,) = _serve(PROVIDERS.format(steady=steady), 1, stack)
+        (url,) = serve_config(PROVIDERS.format(steady=steady), 1, stack)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             models = []
             for _ in range(3):

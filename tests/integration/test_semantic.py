@@ -17,7 +17,7 @@ from service.errors import ConfigError
 from service.policy.caller import key_hash
 from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from service.routing.index import BuildReport, rebuild
 from service.routing.semantic import load_semantic
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
@@ -165,13 +165,24 @@ def test_index_must_match_routes_and_encoder(index_dir: Path, semantic_settings:
         load_semantic(other, {"code", "math", "chit_chat", "general"})
 
 
-def test_a_new_build_is_swapped_in_under_load_without_failures(
-    tmp_path: Path, beta_upstream: tuple[object, str]
-) -> None:
+def first_build(tmp_path: Path) -> tuple[OnnxEmbedder, Path, Path, str]:
+    """A build of ``ROUTES`` in ``tmp_path/index``: the encoder, sources, index and build id."""
     embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
     source = write_exemplars(tmp_path / "exemplars", ROUTES)
     index = tmp_path / "index"
-    first = rebuild(load_exemplars(source), index, embedder).build_id
+    return embedder, source, index, rebuild(load_exemplars(source), index, embedder).build_id
+
+
+def grow(source: Path, index: Path, embedder: OnnxEmbedder) -> BuildReport:
+    """Rebuild with one more math exemplar: a new build id."""
+    grown = {**ROUTES, "math": [*ROUTES["math"], "what is the cube root of 27"]}
+    return rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
+
+
+def test_a_new_build_is_swapped_in_under_load_without_failures(
+    tmp_path: Path, beta_upstream: tuple[object, str]
+) -> None:
+    embedder, source, index, first = first_build(tmp_path)
     text = CONFIG.format(index=index, beta=beta_upstream[1]).replace(
         "routing: {index:", "routing: {watch_interval_s: 0.05, index:"
     )
@@ -198,8 +209,7 @@ def test_a_new_build_is_swapped_in_under_load_without_failures(
             deadline = time.monotonic() + 10
             while len(seen) < 8 and time.monotonic() < deadline:  # the load is on the first build
                 time.sleep(0.01)
-            grown = {**ROUTES, "math": [*ROUTES["math"], "what is the cube root of 27"]}
-            second = rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
+            second = grow(source, index, embedder)
             deadline = time.monotonic() + 10  # the watcher looks every 50 ms
             while second.build_id not in seen[-8:] and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -219,10 +229,7 @@ def test_a_new_build_is_swapped_in_under_load_without_failures(
 def test_the_admin_endpoint_reloads_a_new_build_at_once(
     tmp_path: Path, beta_upstream: tuple[object, str]
 ) -> None:
-    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
-    source = write_exemplars(tmp_path / "exemplars", ROUTES)
-    index = tmp_path / "index"
-    first = rebuild(load_exemplars(source), index, embedder).build_id
+    embedder, source, index, first = first_build(tmp_path)
     admin = key_hash(b"sk-admin-secret")
     text = (
         CONFIG.format(index=index, beta=beta_upstream[1]).replace(
@@ -236,8 +243,7 @@ def test_the_admin_endpoint_reloads_a_new_build_at_once(
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "invalid_api_key"
         assert "sk-not-admin" not in refused.text
-        grown = {**ROUTES, "math": [*ROUTES["math"], "what is the cube root of 27"]}
-        second = rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
+        second = grow(source, index, embedder)
         headers = {"authorization": "Bearer sk-admin-secret"}
         answer = httpx.post(reload, headers=headers).json()
         assert answer == {"build_id": second.build_id, "previous_build_id": first, "reloaded": True}
