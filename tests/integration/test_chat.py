@@ -67,7 +67,7 @@ def test_stream_is_relayed_with_model_rewritten_in_every_event(
     chunks = [msgspec.json.decode(event[6:]) for event in events[:-1]]
     assert len(chunks) > 3
     assert {chunk["model"] for chunk in chunks} == {"alpha/a-large"}
-    assert alpha.stream_ends == ["completed"]
+    assert alpha.wait_for_stream_ends(1, timeout_s=5) == ["completed"]  # recorded after [DONE]
 
 
 def test_explicit_route_and_pinned_model(router_url: str, beta: SimulatedUpstream) -> None:
