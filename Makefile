@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install check demo bench-overhead lock clean
+.PHONY: run test install check demo bench bench-quick bench-overhead lock clean
 
 run: install
 	$(BIN)/turnout serve --host $(HOST) --port $(PORT)
@@ -14,6 +14,13 @@ test: install
 	scripts/setup --redis
 	scripts/check
 	scripts/test
+	$(BIN)/python -m benchmarks.run --quick
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --quick
 
 install:
 	scripts/setup
