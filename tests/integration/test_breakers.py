@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from service.demo.upstream import SimulatedUpstream
+from service.demo.upstream import Behaviour, SimulatedUpstream
 from tests.fakes.redis import redis_server
 from tests.fakes.server import closed_port, serve_clients, serve_in_thread
 
@@ -113,3 +113,28 @@ def test_redis_stopped_and_restarted_under_load_fails_no_request(
                 worker.join()
     assert statuses
     assert set(statuses) == {200}
+
+
+def test_a_provider_failing_some_or_all_requests_costs_clients_nothing(redis_url: str) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    steady = SimulatedUpstream("steady", record=False)
+    failing = [
+        SimulatedUpstream("flaky", failure_rate=0.3, seed=3, record=False),  # 503s
+        SimulatedUpstream("flaky"),  # 429 for everything, scripted below
+    ]
+    failing[1].queue(*[Behaviour("status", 429, retry_after=30)] * 400)
+    for flaky in failing:
+        with ExitStack() as stack:
+            config = CONFIG.format(
+                redis=redis_url,
+                flaky=stack.enter_context(serve_in_thread(flaky)),
+                steady=stack.enter_context(serve_in_thread(steady)),
+            )
+            replicas = serve_clients(config, 2, stack)
+            statuses = [
+                replica.post("/v1/chat/completions", json=BODY).status_code
+                for _ in range(50)
+                for replica in replicas
+            ]
+            assert statuses == [200] * 100
+        redis.Redis.from_url(redis_url).flushdb()
