@@ -87,6 +87,11 @@ class Router:
         self._detect = detect
         self._speculative = speculative_routes
 
+    @property
+    def speculates(self) -> bool:
+        """Whether a guess may start an upstream call (some route has ``speculate``)."""
+        return bool(self._speculative)
+
     async def route(
         self,
         body: bytes,

@@ -130,13 +130,24 @@ class _Dispatched:
     speculation: str | None  # agreed, disagreed, or None without a guess
 
 
-async def _dispatch(components: Components, caller: Caller, body: bytes, rid: str) -> _Dispatched:
-    """Decide, admit and send; a speculative rule's guess may start the upstream call early.
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    routed: Routed
+    kept: tuple[Admitted, Cascaded] | None  # a speculative call the decision agreed with
+    speculation: Speculation | None
+
+
+async def _decide(components: Components, caller: Caller, body: bytes, rid: str) -> _Decided:
+    """Route the request; a speculative rule's guess may start its upstream call meanwhile.
+
+    Without speculative routes in the config this is the router alone: no task group.
 
     Raises:
-        ServiceError: as routing, admission or the gateway raise it.
+        ServiceError: as routing (or an agreed speculative call) raises it.
     """
-    decided: tuple[Routed, tuple[Admitted, Cascaded] | None] | ServiceError
+    if not components.router.speculates:
+        return _Decided(await components.router.route(body, caller), None, None)
+    decided: _Decided | ServiceError
     async with anyio.create_task_group() as group:
         speculation = Speculation(
             components.admission,
@@ -148,16 +159,29 @@ async def _dispatch(components: Components, caller: Caller, body: bytes, rid: st
         )
         try:
             routed = await components.router.route(body, caller, speculation.start)
-            decided = (routed, await speculation.resolve(routed))
+            decided = _Decided(routed, await speculation.resolve(routed), speculation)
         except ServiceError as exc:  # raised after the group, so that it is not grouped
             await speculation.abandon()
             decided = exc
     if isinstance(decided, ServiceError):
         raise decided
-    routed, kept = decided
-    if kept is not None:
-        return _Dispatched(routed, *kept, speculation.outcome)
-    admitted = await components.admission.admit(caller, routed, limits=not speculation.counted)
+    return decided
+
+
+async def _dispatch(
+    components: Components, caller: Caller, decided: _Decided, rid: str
+) -> _Dispatched:
+    """Admit and send a decided request, unless its speculative call already did.
+
+    Raises:
+        ServiceError: as admission or the gateway raise it.
+    """
+    routed, speculation = decided.routed, decided.speculation
+    outcome = None if speculation is None else speculation.outcome
+    if decided.kept is not None:
+        return _Dispatched(routed, *decided.kept, outcome)
+    counted = speculation is not None and speculation.counted
+    admitted = await components.admission.admit(caller, routed, limits=not counted)
     sent = await components.cascade.send(
         routed.decision.route,
         admitted.candidates,
@@ -166,7 +190,7 @@ async def _dispatch(components: Components, caller: Caller, body: bytes, rid: st
         stream=bool(routed.chat.stream),
         tokens=tokens(routed),
     )
-    return _Dispatched(routed, admitted, sent, speculation.outcome)
+    return _Dispatched(routed, admitted, sent, outcome)
 
 
 @asgi("/v1/chat/completions", copy_scope=False)
@@ -181,9 +205,10 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         caller = components.clients.identify(scope["headers"])
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
-        dispatched = await _dispatch(components, caller, body, request_id(scope))
+        decided = await _decide(components, caller, body, request_id(scope))
+        route, tier = decided.routed.decision.route or "", decided.routed.decision.tier
+        dispatched = await _dispatch(components, caller, decided, request_id(scope))
         routed, admitted, sent = dispatched.routed, dispatched.admitted, dispatched.sent
-        route, tier = routed.decision.route or "", routed.decision.tier
     except ClientDisconnected:
         logger.debug("client %s left before sending its body", request_id(scope))
         return
