@@ -13,6 +13,7 @@ import uvicorn
 
 from service.app import create_app
 from service.config import parse_settings
+from service.demo.upstream import SimulatedUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -73,3 +74,21 @@ def serve_clients(
         stack.enter_context(httpx.Client(base_url=url, timeout=10))
         for url in serve_config(config, replicas, stack, environ)
     ]
+
+
+@contextlib.contextmanager
+def router_over_upstreams(
+    config: str, names: tuple[str, ...], **fields: object
+) -> Iterator[tuple[list[SimulatedUpstream], httpx.Client]]:
+    """Simulated upstreams called ``names`` and a client of a router over them.
+
+    ``config`` is formatted with each upstream's URL under its name, and with ``fields``.
+    """
+    upstreams = [SimulatedUpstream(name) for name in names]
+    with contextlib.ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(serve_in_thread(up))
+            for name, up in zip(names, upstreams, strict=True)
+        }
+        (client,) = serve_clients(config.format(**urls, **fields), 1, stack)
+        yield upstreams, client

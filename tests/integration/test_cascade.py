@@ -7,11 +7,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from service.app import create_app
-from service.config import parse_settings
 from service.demo.upstream import Behaviour, SimulatedUpstream
 from service.gateway.cascade import mean_logprob
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import router_over_upstreams
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,14 +36,8 @@ Served = tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client]
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    cheap, premium = SimulatedUpstream("cheap"), SimulatedUpstream("premium")
-    with serve_in_thread(cheap) as cheap_url, serve_in_thread(premium) as premium_url:
-        settings = parse_settings(CONFIG.format(cheap=cheap_url, premium=premium_url).encode(), {})
-        with (
-            serve_in_thread(create_app(settings)) as url,
-            httpx.Client(base_url=url, timeout=10) as client,
-        ):
-            yield cheap, premium, client
+    with router_over_upstreams(CONFIG, ("cheap", "premium")) as ((cheap, premium), client):
+        yield cheap, premium, client
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import httpx
 import msgspec
 import pytest
 
-from service.app import create_app
-from service.config import parse_settings
 from service.demo.upstream import Behaviour, SimulatedUpstream
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import router_over_upstreams
 from tests.integration.test_semantic import index_dir  # noqa: F401 - the fixture
 
 if TYPE_CHECKING:
@@ -44,12 +42,9 @@ Served = tuple[SimulatedUpstream, SimulatedUpstream, httpx.Client]
 
 @pytest.fixture(scope="module")
 def served(index_dir: Path) -> Iterator[Served]:  # noqa: F811 - the imported fixture
-    guessed, decided = SimulatedUpstream("guessed"), SimulatedUpstream("decided")
-    with serve_in_thread(guessed) as guessed_url, serve_in_thread(decided) as decided_url:
-        config = CONFIG.format(index=index_dir, guessed=guessed_url, decided=decided_url)
-        app = create_app(parse_settings(config.encode(), {}))
-        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
-            yield guessed, decided, client
+    names = ("guessed", "decided")
+    with router_over_upstreams(CONFIG, names, index=index_dir) as ((guessed, decided), client):
+        yield guessed, decided, client
 
 
 @pytest.fixture
