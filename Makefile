@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install check demo bench bench-quick bench-overhead lock clean
+.PHONY: run test install check demo bench bench-quick bench-peers bench-overhead lock clean
 
 run: install
 	$(BIN)/turnout serve --host $(HOST) --port $(PORT)
@@ -21,6 +21,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
+
+bench-peers: install
+	scripts/peers
+	$(BIN)/python -m benchmarks.peers
 
 install:
 	scripts/setup
@@ -38,4 +42,4 @@ lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v "^turnout" > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage models/build index/build
+	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache .coverage models/build index/build

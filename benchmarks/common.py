@@ -56,17 +56,27 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(argv: Sequence[str], url: str, env: Mapping[str, str] | None = None) -> Iterator[None]:
-    """Run a server process until the block ends; waits for ``url`` to answer."""
-    process = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
-        [sys.executable, *argv],
+def serve(
+    argv: Sequence[str],
+    url: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    executable: str = sys.executable,
+    startup_s: float = 30.0,
+) -> Iterator[None]:
+    """Run a server process until the block ends; waits for ``url`` to answer.
+
+    ``executable``: this interpreter (``argv`` then starts with ``-m``), or a peer's program.
+    """
+    process = subprocess.Popen(  # noqa: S603 - our own modules or a peer we installed
+        [executable, *argv],
         cwd=ROOT,
         env=dict(env) if env is not None else None,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_s
         while True:
             try:
                 httpx.get(url, timeout=1)

@@ -182,12 +182,55 @@ def _speculation(_: Path) -> list[str]:
     ]
 
 
+def _peers(out: Path) -> list[str]:
+    rows = latest("peers", lambda r: (r.get("proxy"), r.get("mode"), r.get("concurrency")))
+    if not rows:
+        return ["No result: `make bench-peers`."]
+    lines = [
+        "| proxy | mode | concurrency | added p50 ms | added p99 ms | req/s | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    measured = [row for row in rows if "skipped" not in row]
+    for row in measured:
+        name = row["proxy"] + (f" {row['version']}" if "version" in row else "")
+        lines.append(
+            f"| {name} | {row['mode']} | {row['concurrency']} | {row['added_p50_ms']:.2f} "
+            f"| {row['added_p99_ms']:.2f} | {row['routed_rps']:.0f} | {row['errors']} |"
+        )
+    ran = {row["proxy"] for row in measured}
+    lines += [
+        f"- {row['proxy']}: {row['skipped']}"
+        for row in rows
+        if "skipped" in row and row["proxy"] not in ran
+    ]
+    by = {(r["proxy"], r["mode"], r["concurrency"]): r for r in measured}
+    ratios = []
+    for mode in ("json", "stream"):
+        ours, theirs = by.get(("turnout", mode, 1)), by.get(("litellm", mode, 1))
+        busy_ours, busy_theirs = by.get(("turnout", mode, 32)), by.get(("litellm", mode, 32))
+        if ours and theirs and busy_ours and busy_theirs:
+            ratios.append(
+                f"{mode}: LiteLLM adds {theirs['added_p50_ms'] / ours['added_p50_ms']:.1f}x "
+                f"turnout's p50 at concurrency 1; turnout serves "
+                f"{busy_ours['routed_rps'] / busy_theirs['routed_rps']:.1f}x its requests per "
+                "second at 32."
+            )
+    figure, axis = plt.subplots(figsize=(7, 3))
+    labels = [f"{r['proxy']} {r['mode']}" for r in measured if r["concurrency"] == 1]
+    axis.barh(labels, [r["added_p50_ms"] for r in measured if r["concurrency"] == 1])
+    axis.set_xscale("log")
+    axis.set_xlabel("added latency p50 at concurrency 1 (ms, log scale)")
+    where = f"Measured in one run on {_where(measured[-1])}." if measured else ""
+    return [_save(figure, out, "peers.png"), "", *ratios, "", where, "", *lines]
+
+
 SECTIONS: Final = (
     ("Routing accuracy: the default taxonomy", _taxonomy),
     ("Fast path: the rules tier", _rules),
     ("Cost: a traffic mix routed by the default config", _cost),
     ("Decision cache", _cache),
     ("Speculative dispatch", _speculation),
+    ("Peers: the LiteLLM proxy in front of the same upstream", _peers),
 )
 
 
