@@ -28,6 +28,7 @@ FULL: Final = (
     ("rules", (), 300),
     ("cost", (), 300),
     ("speculation", (), 300),
+    ("sessions", (), 300),
     ("cache", (), 300),
     ("decision", (), 600),
     ("proxy_overhead", (), 600),
