@@ -80,7 +80,7 @@ def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[n
     return held
 
 
-def _manifest(out: Path) -> dict[str, Any]:
+def read_manifest(out: Path) -> dict[str, Any]:
     """The manifest of the build in ``out``; empty when there is none or it cannot be read."""
     try:
         manifest = json.loads((out / "manifest.json").read_text())
@@ -96,7 +96,7 @@ def _previous(
 
     Nothing is reused from a build of another format or encoder, or one that cannot be read.
     """
-    manifest = _manifest(out)
+    manifest = read_manifest(out)
     if (
         manifest.get("format") != BUILD_FORMAT
         or manifest.get("encoder", {}).get("sha256") != encoder_sha
@@ -185,7 +185,7 @@ def rebuild(
     ]
     encoder_sha = embedder.sha256
     build_id = build_id_of(encoder_sha, rows)
-    existing = _manifest(out)
+    existing = read_manifest(out)
     if not force and existing.get("build_id") == build_id:
         progress(len(texts))
         seconds = time.perf_counter() - started

@@ -30,6 +30,7 @@ from service.routing.classifier import OnnxClassifier
 from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.focus import FocusedEmbedder
+from service.routing.index import read_manifest
 from service.routing.knn import KnnRouter
 from service.routing.shared_cache import SharedDecisionCache
 from service.state.redis import RedisState
@@ -243,11 +244,8 @@ def config_version(settings: Settings) -> str:
 
 def read_build_id(folder: Path) -> str | None:
     """The build id in a build's manifest, or None while it cannot be read."""
-    try:
-        found: str = json.loads((folder / "manifest.json").read_text())["build_id"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return found
+    found = read_manifest(folder).get("build_id")
+    return found if isinstance(found, str) else None
 
 
 async def reload_build(tier: SemanticTier, folder: Path, routes: set[str]) -> str:
