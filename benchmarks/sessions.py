@@ -8,13 +8,20 @@ that model is still one of its candidates (`service.policy.sessions`), and switc
 Reported: the switch rate with sessions, and how often the second turn's best model would have
 differed without them.
 
+Also: how often the second turn's route is right, read with the first turn as context (a short
+follow-up brings the previous user turn: `service.routing.analyze`) and read alone. The right
+route is MT-Bench's category mapped onto the default taxonomy (below), counted only over the
+conversations whose first turn is not one of the shipped exemplars (the context would otherwise
+be an exemplar itself).
+
     .venv/bin/python -m benchmarks.sessions
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import msgspec
 
@@ -24,7 +31,20 @@ from service.app import build_router
 from service.config import load_settings
 from service.metrics import Metrics
 from service.policy.catalog import Catalog
+from service.routing.exemplars import load_exemplars, normalized
 from service.routing.semantic import open_semantic
+
+EXEMPLARS: Final = Path(__file__).resolve().parents[1] / "index" / "exemplars"
+ROUTE_OF: Final = {
+    "writing": "creative_writing",
+    "roleplay": "creative_writing",
+    "reasoning": "reasoning",
+    "math": "math",
+    "coding": "code",
+    "extraction": "extraction",
+    "stem": "knowledge",
+    "humanities": "knowledge",
+}
 
 
 def _body(messages: list[dict[str, str]]) -> bytes:
@@ -37,24 +57,42 @@ async def measure() -> dict[str, Any]:
     router = build_router(
         settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
     )
-    switched = moved = 0
+    shipped = {normalized(exemplar.text) for exemplar in load_exemplars(EXEMPLARS).exemplars}
+    switched = moved = clean = right_first = right_with = right_alone = with_context = 0
     conversations = load_rows("mt_bench")
     for row in conversations:
         first, second = row["turns"][:2]
         messages = [{"role": "user", "content": first}]
-        opened = (await router.route(_body(messages))).candidates[0]
+        first_routed = await router.route(_body(messages))
+        opened = first_routed.candidates[0]
         messages += [
             {"role": "assistant", "content": "(the first answer)"},
             {"role": "user", "content": second},
         ]
-        later = (await router.route(_body(messages))).candidates
+        routed = await router.route(_body(messages))
+        later = routed.candidates
         switched += opened not in later
         moved += later[0] != opened
+        if normalized(first) in shipped:
+            continue
+        alone = await router.route(_body([{"role": "user", "content": second}]))
+        clean += 1
+        right_first += first_routed.decision.route == ROUTE_OF[row["label"]]
+        with_context += routed.inp.context is not None
+        right_with += routed.decision.route == ROUTE_OF[row["label"]]
+        right_alone += alone.decision.route == ROUTE_OF[row["label"]]
     count = len(conversations)
     return {
         "conversations": count,
         "switch_rate_with_sessions": round(switched / count, 4),
         "switch_rate_without": round(moved / count, 4),
+        "second_turn": {
+            "conversations": clean,
+            "read_with_context": with_context,
+            "first_turn_accuracy": round(right_first / clean, 4),
+            "accuracy_with_context": round(right_with / clean, 4),
+            "accuracy_alone": round(right_alone / clean, 4),
+        },
     }
 
 
@@ -65,6 +103,13 @@ def main() -> None:
         f"{result['conversations']} two-turn conversations: the second turn switched models in "
         f"{result['switch_rate_with_sessions']:.1%} with sessions, "
         f"{result['switch_rate_without']:.1%} without"
+    )
+    second = result["second_turn"]
+    print(
+        f"second turns of {second['conversations']} conversations whose first turn is not an "
+        f"exemplar ({second['read_with_context']} read with context): right route "
+        f"{second['accuracy_with_context']:.1%} with context, {second['accuracy_alone']:.1%} alone "
+        f"(first turns: {second['first_turn_accuracy']:.1%})"
     )
 
 

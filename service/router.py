@@ -139,6 +139,7 @@ def _evidence(evidence: Evidence | None) -> dict[str, Any]:
     return {
         "build_id": evidence.build_id,
         "threshold": evidence.threshold,
+        "context": evidence.context,
         "scores": dict(evidence.scores),
         "neighbours": [
             {"text": n.text, "route": n.route, "similarity": n.similarity}

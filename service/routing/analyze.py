@@ -1,7 +1,15 @@
 """Builds the `RoutingInput` of a request: the text to classify and the facts policy needs.
 
-It owns what gets looked at (the last user turn, every message's text for ``match: any``),
-the token estimate and the request's needs (vision, tools, JSON mode). It does not decide.
+It owns what gets looked at, the token estimate and the request's needs (vision, tools, JSON
+mode). It does not decide.
+
+What gets classified is the last user turn. A short last turn in a conversation ("now in
+Python", "make it shorter", "Rewrite your previous response in a formal tone") says little on
+its own, so the previous user turn comes along as context: the semantic tier embeds both and
+mixes them (`service.routing.semantic`). Bounded: one earlier turn, clipped by the encoder's
+window like any prompt. System prompts are not classified: they are mostly an application's
+standing instructions, the same for every request, and would pull every prompt towards them;
+rules with ``match: any`` see them, as they see every message.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ if TYPE_CHECKING:
     from service.policy.caller import Caller
 
 CHARS_PER_TOKEN: Final = 4
+FOLLOW_UP_CHARS: Final = 240  # a last user turn this short reads as a follow-up
 IMAGE_TOKENS: Final = 765  # OpenAI's cost of one high-detail 512px tile set; a fair upper guess
 JSON_FORMATS: Final = frozenset({"json_object", "json_schema"})
 
@@ -26,6 +35,8 @@ class RoutingInput:
 
     text: str
     """The last user turn's text: what rules and classifiers look at first."""
+    context: str | None
+    """The previous user turn, when the last one is a short follow-up in a conversation."""
     texts: tuple[str, ...]
     """Every message's text, in order, for rules that match any message."""
     token_estimate: int
@@ -62,14 +73,13 @@ def analyze(
     ``detect``: the language detector, when the config routes by language.
     """
     texts = tuple(message_text(message) for message in request.messages)
-    last_user = next(
-        (
-            text
-            for message, text in zip(reversed(request.messages), reversed(texts), strict=True)
-            if message.role == "user"
-        ),
-        texts[-1],
-    )
+    users = [
+        text
+        for message, text in zip(reversed(request.messages), reversed(texts), strict=True)
+        if message.role == "user"
+    ][:2]
+    last_user = users[0] if users else texts[-1]
+    follow_up = len(users) == 2 and len(last_user.strip()) <= FOLLOW_UP_CHARS
     images = sum(
         1
         for message in request.messages
@@ -81,6 +91,7 @@ def analyze(
     format_type = request.response_format.type if request.response_format else None
     return RoutingInput(
         text=last_user,
+        context=users[1] if follow_up and users[1].strip() else None,
         texts=texts,
         token_estimate=chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + 4 * len(texts),
         has_images=images > 0,

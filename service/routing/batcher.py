@@ -18,6 +18,8 @@ import anyio
 import anyio.to_thread
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import numpy.typing as npt
 
@@ -53,23 +55,31 @@ class MicroBatcher:
 
     async def embed(self, text: str) -> npt.NDArray[np.float32]:
         """The embedding of ``text``, shape ``(dim,)``."""
-        slot = _Slot(text)
-        self._queue.append(slot)
+        return (await self.embed_all((text,)))[0]
+
+    async def embed_all(self, texts: Sequence[str]) -> list[npt.NDArray[np.float32]]:
+        """The embeddings of a few texts of one request; they queue, and so batch, together."""
+        slots = [_Slot(text) for text in texts]
+        self._queue += slots
         try:
-            while not slot.done.is_set():
-                if self._busy < self._workers and slot in self._queue:
+            while not all(slot.done.is_set() for slot in slots):
+                if self._busy < self._workers and any(slot in self._queue for slot in slots):
                     await self._run_batch()
                 else:
                     # Every batch that ends frees a worker: ours, or one we can now use.
                     await self._freed.wait()
         finally:
-            if slot in self._queue:  # cancelled before its batch left
-                self._queue.remove(slot)
-        if slot.error is not None:
-            raise slot.error
-        if slot.vector is None:
-            raise AssertionError("a finished slot holds a vector or an error")
-        return slot.vector
+            for slot in slots:
+                if slot in self._queue:  # cancelled before its batch left
+                    self._queue.remove(slot)
+        out = []
+        for slot in slots:
+            if slot.error is not None:
+                raise slot.error
+            if slot.vector is None:
+                raise AssertionError("a finished slot holds a vector or an error")
+            out.append(slot.vector)
+        return out
 
     async def _run_batch(self) -> None:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]

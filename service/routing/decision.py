@@ -36,6 +36,8 @@ class Evidence:
     """The best routes' fused scores, best first."""
     threshold: float
     """The best route's threshold."""
+    context: bool = False
+    """The previous user turn was read with a short follow-up."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The semantic tier: embed the prompt, find its nearest exemplars, ask the classifier, fuse.
 
 The fused score of a route is the mean of its share of the 10 nearest exemplars' similarity and
-the calibrated classifier's probability. The best route wins if its score clears the route's
+the calibrated classifier's probability. A short follow-up in a conversation is embedded with the
+previous user turn (`service.routing.analyze`), and the two embeddings are mixed, the follow-up
+weighing as much as its context. The best route wins if its score clears the route's
 threshold (fitted by ``turnout index rebuild``); otherwise the request goes to the default route,
 and the decision says which route came closest. A near-duplicate of a recent prompt reuses its
 decision through the L1 cache (`service.routing.cache`). The embedding runs through the shared
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from service.state.protocol import State
 
 SHOWN: Final = 3
+CONTEXT_WEIGHT: Final = 0.5  # as a long prompt's instruction against its body (`focus`)
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +144,9 @@ class SemanticTier:
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route."""
         index = self.index  # one build per decision, even if a reload swaps it meanwhile
-        vector = await self._batcher.embed(inp.text)
+        vector = await self._embed(inp)
         if self._cache is None:
-            return self._decide(index, vector)
+            return self._decide(index, vector, inp)
         scope, tenant = index.build_id, inp.tenant
         hit, outcome = self._cache.get(scope, tenant, vector, inp.text)
         self._metrics.cache(outcome)
@@ -156,13 +159,24 @@ class SemanticTier:
             cached = hit.match
             reason = f"cached decision of a prompt {hit.similarity:.3f} similar: {cached.reason}"
             return RouteMatch(cached.route, Tier.CACHE, cached.confidence, reason, cached.evidence)
-        decided = self._decide(index, vector)
+        decided = self._decide(index, vector, inp)
         self._cache.put(scope, tenant, vector, inp.text, decided)
         if self._shared is not None:
             await self._shared.put(scope, tenant, vector, inp.text, decided)
         return decided
 
-    def _decide(self, index: SemanticIndex, vector: npt.NDArray[np.float32]) -> RouteMatch:
+    async def _embed(self, inp: RoutingInput) -> npt.NDArray[np.float32]:
+        """The prompt's embedding; a follow-up's is mixed with its context's."""
+        if inp.context is None:
+            return await self._batcher.embed(inp.text)
+        last, context = await self._batcher.embed_all((inp.text, inp.context))
+        mixed = (1 - CONTEXT_WEIGHT) * last + CONTEXT_WEIGHT * context
+        unit: npt.NDArray[np.float32] = mixed / np.linalg.norm(mixed)
+        return unit
+
+    def _decide(
+        self, index: SemanticIndex, vector: npt.NDArray[np.float32], inp: RoutingInput
+    ) -> RouteMatch:
         fused, neighbours = index.score(vector, self._neighbours)
         order = np.argsort(-fused)[:SHOWN]
         best = index.routes[int(order[0])]
@@ -173,6 +187,7 @@ class SemanticTier:
             neighbours=neighbours,
             scores=tuple((index.routes[int(i)], round(float(fused[i]), 4)) for i in order),
             threshold=threshold,
+            context=inp.context is not None,
         )
         if confidence >= threshold:
             reason = f"nearest exemplars and classifier agree on '{best}'"

@@ -143,6 +143,25 @@ def test_near_duplicates_reuse_a_decision_but_opposites_do_not(semantic_url: str
     assert 'turnout_decision_cache_total{outcome="guarded"}' in metrics
 
 
+def test_a_short_follow_up_is_read_with_the_turn_before(semantic_url: str) -> None:
+    follow_up = "and what about the next one?"
+    messages = [
+        {"role": "user", "content": "solve the equation 4x - 3 = 9"},
+        {"role": "assistant", "content": "x = 3"},
+        {"role": "user", "content": follow_up},
+    ]
+    body = {"model": "auto", "messages": messages}
+    response = httpx.post(f"{semantic_url}/v1/route", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    decided = response.json()
+    assert (decided["route"], decided["context"]) == ("math", True)
+    alone = decide(semantic_url, follow_up)
+    assert alone["context"] is False
+    scores = alone["scores"]
+    assert isinstance(scores, dict)
+    assert scores.get("math", 0) < decided["scores"]["math"]
+
+
 def test_rules_still_decide_first(semantic_url: str) -> None:
     greeting = decide(semantic_url, "hello, can you solve 2x = 4?")
     assert (greeting["route"], greeting["tier"]) == ("chit_chat", "rule")

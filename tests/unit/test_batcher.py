@@ -83,3 +83,15 @@ async def test_an_encoder_error_reaches_every_caller_of_its_batch() -> None:
     batcher = MicroBatcher(embedder, workers=2, max_batch=4)
     with pytest.raises(ValueError, match="encoder broke"):
         await batcher.embed("x")
+
+
+@pytest.mark.anyio
+async def test_the_texts_of_one_request_leave_in_one_batch() -> None:
+    embedder = GatedEmbedder()
+    embedder.gate.set()
+    batcher = MicroBatcher(embedder, workers=1, max_batch=8)
+    last, context = await batcher.embed_all(("now in Python", "write a quicksort in C"))
+    expected = HashEmbedder(16).embed(["now in Python", "write a quicksort in C"])
+    np.testing.assert_allclose(last, expected[0])
+    np.testing.assert_allclose(context, expected[1])
+    assert embedder.sizes == [2]

@@ -96,6 +96,27 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
     assert found.output_limit == 50
     assert found.user == "u-1"
     assert found.token_estimate > 765
+    assert found.context == "first question"  # a short follow-up brings the turn before
+
+
+def test_only_a_short_follow_up_brings_the_previous_user_turn() -> None:
+    def context(*turns: str) -> str | None:
+        messages = [{"role": "system", "content": "you help with code"}]
+        for turn in turns:
+            messages += [
+                {"role": "user", "content": turn},
+                {"role": "assistant", "content": "an answer"},
+            ]
+        body = {"messages": messages[:-1]}
+        return analyze(decode_chat(msgspec.json.encode(body))[1], CALLER).context
+
+    assert context("write a quicksort in C") is None  # one turn: nothing to bring
+    assert context("write a quicksort in C", "now in Python") == "write a quicksort in C"
+    assert context("an older turn", "write a quicksort in C", "shorter") == (
+        "write a quicksort in C"  # one turn back, no further
+    )
+    standalone = "Draft a cover letter for a junior data analyst role. " * 5
+    assert context("write a quicksort in C", standalone) is None  # says enough on its own
 
 
 def test_analyze_without_user_turn_uses_the_last_message() -> None:
