@@ -25,6 +25,7 @@ bench-quick: install
 bench-peers: install
 	scripts/peers
 	$(BIN)/python -m benchmarks.peers
+	$(BIN)/python -m benchmarks.routing_peers
 
 install:
 	scripts/setup

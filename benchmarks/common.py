@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from service.config import load_settings
+from service.routing.encoder import DEFAULT_ENCODER_DIR
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -44,7 +47,18 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "commit": commit or "uncommitted",
+        "encoder": _encoder_id(),
+        "encoder_threads": load_settings(None, {}).routing.encoder_threads,
     }
+
+
+def _encoder_id() -> str:
+    """The default encoder's name and the start of its graph's sha256, as built here."""
+    try:
+        manifest = json.loads((DEFAULT_ENCODER_DIR / "manifest.json").read_text())
+    except OSError:
+        return "not built"
+    return f"{manifest['name']} {manifest['files']['model.onnx'][:12]}"
 
 
 def free_port() -> int:

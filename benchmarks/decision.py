@@ -55,24 +55,30 @@ def _body(text: str) -> bytes:
 
 
 async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
+    """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (so the decision
+    cache never answers from the other level), with each tier's own time at 1 caller."""
     settings = parse_settings(config.encode(), {})
     metrics = Metrics()
     router = build_router(
         settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
     )
     bodies = [_body(prompt) for prompt in prompts]
-    for body in bodies[:50]:
+    for body in bodies[-50:]:
         await router.route(body)
+    half = (len(bodies) - 50) // 2
     rows = []
-    for concurrency in (1, 32):
+    for concurrency, share in ((1, bodies[:half]), (32, bodies[half : 2 * half])):
         samples: list[float] = []
-        cursor = iter(bodies)
+        tiers: dict[str, list[float]] = {}
+        cursor = iter(share)
 
         async def caller() -> None:
             for body in cursor:  # noqa: B023 - the shared cursor is the point
                 started = time.perf_counter()
-                await router.route(body)
+                routed = await router.route(body)
                 samples.append(time.perf_counter() - started)  # noqa: B023
+                for tier, ms in routed.decision.timings_ms.items():
+                    tiers.setdefault(tier, []).append(ms / 1000)  # noqa: B023
 
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -84,6 +90,7 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
                 "decisions": len(samples),
                 "per_s": round(len(samples) / wall, 1),
                 **percentiles_ms(samples),
+                "tiers": {tier: percentiles_ms(times) for tier, times in tiers.items()},
             }
         )
     return rows
@@ -122,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_rows("clinc150")
     train = [row for row in rows if row["split"] == "train"]
-    prompts = [row["text"] for row in rows if row["split"] == "test"][: 300 if args.quick else 2000]
+    prompts = [row["text"] for row in rows if row["split"] == "test"][: 300 if args.quick else 2300]
     with tempfile.TemporaryDirectory() as folder:
         exemplars = Path(folder) / "exemplars.jsonl"
         exemplars.write_text(

@@ -1,4 +1,4 @@
-"""``make bench-peers``: turnout and the LiteLLM proxy in front of the same upstream, same run.
+"""turnout and the LiteLLM proxy in front of the same upstream, in the same run.
 
 LiteLLM is installed from PyPI into its own virtualenv under ``.peers/litellm`` (git-ignored)
 by ``scripts/peers``; this module serves it with one model pointing at the loopback simulated
@@ -7,8 +7,8 @@ both the same way as that benchmark (added latency over direct requests at concu
 JSON and streaming, requests per second), one after the other in the same run. A peer that is
 not installed or does not start is reported with the reason instead of numbers.
 
-aurelio's ``semantic-router`` is not measured yet: its encoders need the Hugging Face Hub or an
-API, and wiring it to the same local encoder weights is still to do.
+``make bench-peers`` runs this and `benchmarks.routing_peers` (aurelio's ``semantic-router``
+on the same exemplars and encoder).
 
     .venv/bin/python -m benchmarks.peers [--quick]
 """

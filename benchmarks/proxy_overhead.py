@@ -2,9 +2,10 @@
 
 Three processes on loopback: a simulated upstream (no added latency), ``turnout serve`` in front
 of it, and this load generator. At concurrency 1 the direct and routed requests alternate in
-small blocks, so drift on a noisy machine hits both alike; at concurrency 32 each side runs for
-the same time, twice, alternating. JSON and streaming. Reports p50/p99 of both paths, the added
-latency (routed minus direct, per percentile) and the routed requests per second.
+small blocks, so drift on a noisy machine hits both alike; at concurrency 4, 16, 32 and 64 each
+side runs for the same time, twice, alternating. JSON and streaming. Reports p50/p99 of both
+paths, the added latency (routed minus direct, per percentile) and the routed requests per
+second.
 
     .venv/bin/python -m benchmarks.proxy_overhead [--duration 5] [--quick]
 """
@@ -38,6 +39,7 @@ rules:
 default_route: general
 """
 
+LEVELS = (4, 16, 32, 64)  # besides concurrency 1
 PROMPT = (
     "Our quarterly report shows revenue grew 12% while costs grew 9%. "
     "Explain what that means for operating margin, in two sentences."
@@ -106,8 +108,14 @@ def _row(mode: str, concurrency: int, direct: Samples, routed: Samples) -> dict[
 
 
 async def measure(
-    upstream: int, router: int, *, rounds: int, duration_s: float
+    upstream: int,
+    router: int,
+    *,
+    rounds: int,
+    duration_s: float,
+    levels: tuple[int, ...] = (32,),
 ) -> list[dict[str, Any]]:
+    """Concurrency 1 (alternating blocks), then each of ``levels``; JSON, then streaming."""
     rows = []
     for mode, stream in (("json", False), ("stream", True)):
         body = _body(stream=stream)
@@ -118,8 +126,9 @@ async def measure(
         pair, ports = (direct, routed), (upstream, router)
         single = await _alternate(pair, ports, Phase(rounds, 1, 60.0, limit=25))
         rows.append(_row(mode, 1, *single))
-        loaded = await _alternate(pair, ports, Phase(2, 32, duration_s / 2))
-        rows.append(_row(mode, 32, *loaded))
+        for concurrency in levels:
+            loaded = await _alternate(pair, ports, Phase(2, concurrency, duration_s / 2))
+            rows.append(_row(mode, concurrency, *loaded))
     return rows
 
 
@@ -163,7 +172,9 @@ def main() -> None:
                 env={},
             ),
         ):
-            rows = asyncio.run(measure(upstream, router, rounds=rounds, duration_s=duration))
+            rows = asyncio.run(
+                measure(upstream, router, rounds=rounds, duration_s=duration, levels=LEVELS)
+            )
     meta = machine()
     for row in rows:
         row.update(meta)

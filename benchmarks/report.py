@@ -43,9 +43,12 @@ def latest(name: str, key: Callable[[Row], object] = lambda _: None) -> list[Row
 
 
 def _where(row: Row) -> str:
+    """Machine, commit, encoder build and threads, and the index build where there is one."""
     machine = row.get("machine", row)
     cpu, cores, commit = (machine.get(key, "?") for key in ("cpu", "cores", "commit"))
     text = f"{cpu}, {cores} cores, commit {commit}"
+    if "encoder" in machine:
+        text += f", encoder {machine['encoder']} on {machine['encoder_threads']} thread(s)"
     return text + (f", index build {row['build_id']}" if "build_id" in row else "")
 
 
@@ -224,13 +227,281 @@ def _peers(out: Path) -> list[str]:
     return [_save(figure, out, "peers.png"), "", *ratios, "", where, "", *lines]
 
 
+def _decision(out: Path) -> list[str]:
+    rows = latest("decision", lambda r: (r.get("kind"), r.get("concurrency")))
+    single = next(
+        (r for r in rows if r.get("kind") == "in_process" and r["concurrency"] == 1), None
+    )
+    if single is None or "tiers" not in single:
+        return ["No result: `.venv/bin/python -m benchmarks.decision`."]
+    busy = next((r for r in rows if r.get("kind") == "in_process" and r["concurrency"] == 32), None)
+    http = next((r for r in rows if r.get("kind") == "http"), None)
+    parts = {f"tier: {tier}": cell for tier, cell in single["tiers"].items()}
+    parts["whole decision, 1 caller"] = single
+    if busy is not None:
+        parts["whole decision, 32 callers"] = busy
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    names = list(parts)
+    axis.barh(names, [c["p50_ms"] for c in parts.values()], color="#4c72b0", label="p50")
+    axis.barh(
+        names,
+        [c["p99_ms"] - c["p50_ms"] for c in parts.values()],
+        left=[c["p50_ms"] for c in parts.values()],
+        color="#dd8452",
+        label="p99",
+    )
+    axis.set_xscale("log")
+    axis.set_xlabel("ms (log scale)")
+    axis.legend()
+    table = ["| part | p50 ms | p99 ms |", "|---|---:|---:|"]
+    table += [f"| {name} | {c['p50_ms']:.3f} | {c['p99_ms']:.3f} |" for name, c in parts.items()]
+    if http is not None:
+        table.append(
+            f"| over HTTP: /v1/route minus /healthz | {http['decision_p50_ms']:.3f} "
+            f"| {http['decision_p99_ms']:.3f} |"
+        )
+    lines = [
+        _save(figure, out, "decision.png"),
+        "",
+        "CLINC150 test prompts routed over an index of its train split "
+        f"({single['routes']} routes, {single['exemplars']} exemplars); "
+        f"{single['decisions']} decisions at 1 caller, {single['per_s']} per second. "
+        f"Measured on {_where(single)}.",
+        "",
+        *table,
+    ]
+    if busy is not None:
+        lines += [
+            "",
+            f"At 32 concurrent callers: {busy['per_s']} decisions per second; p99 is "
+            f"{busy['p99_ms'] / single['p99_ms']:.1f}x the single caller's.",
+        ]
+    return lines
+
+
+def _proxy(out: Path) -> list[str]:
+    rows = latest("proxy_overhead", lambda r: (r.get("mode"), r.get("concurrency")))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.proxy_overhead`."]
+    figure, (added, rate) = plt.subplots(1, 2, figsize=(11, 3.5))
+    for mode in ("json", "stream"):
+        mine = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["concurrency"])
+        levels = [r["concurrency"] for r in mine]
+        added.plot(levels, [r["added_p50_ms"] for r in mine], marker="o", label=f"{mode} p50")
+        added.plot(levels, [r["added_p99_ms"] for r in mine], marker="x", label=f"{mode} p99")
+        rate.plot(levels, [r["routed_rps"] for r in mine], marker="o", label=f"{mode} routed")
+        rate.plot(levels, [r["direct_rps"] for r in mine], linestyle="--", label=f"{mode} direct")
+    for axis in (added, rate):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent clients")
+        axis.legend(fontsize=8)
+    added.set_ylabel("ms added by turnout")
+    rate.set_ylabel("requests per second")
+    table = [
+        "| mode | concurrency | direct p50 ms | routed p50 ms | added p50 ms | added p99 ms "
+        "| routed req/s | direct req/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['mode']} | {r['concurrency']} | {r['direct_p50_ms']:.2f} | {r['routed_p50_ms']:.2f} "
+        f"| {r['added_p50_ms']:.2f} | {r['added_p99_ms']:.2f} | {r['routed_rps']:.0f} "
+        f"| {r['direct_rps']:.0f} |"
+        for r in sorted(rows, key=lambda r: (r["mode"], r["concurrency"]))
+    ]
+    return [
+        _save(figure, out, "proxy.png"),
+        "",
+        "The same chat completion straight to a loopback simulated upstream and through "
+        f"`turnout serve` (rules only, no encoder). Measured on {_where(rows[-1])}.",
+        "",
+        *table,
+    ]
+
+
+def _accuracy(out: Path) -> list[str]:
+    rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.classifier`."]
+    deciders = ("knn", "classifier", "fused", "teacher")
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    width = 0.2
+    for i, decider in enumerate(deciders):
+        axis.bar(
+            [j + i * width for j in range(len(rows))],
+            [r[decider]["accuracy"] for r in rows],
+            width,
+            label=decider,
+        )
+    axis.set_xticks([j + 1.5 * width for j in range(len(rows))], [r["dataset"] for r in rows])
+    axis.set_ylim(0.5, 1)
+    axis.set_ylabel("test accuracy (in-scope for CLINC150)")
+    axis.legend(fontsize=8)
+    table = [
+        "| dataset | kNN | classifier | fused | teacher | classifier ECE |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        cells = []
+        for decider in deciders:
+            cell = r[decider]
+            recall = f" (oos recall {cell['oos_recall']:.3f})" if "oos_recall" in cell else ""
+            cells.append(f"{cell['accuracy']:.3f}{recall}")
+        table.append(f"| {r['dataset']} | {' | '.join(cells)} | {r['classifier_ece']:.3f} |")
+    return [
+        _save(figure, out, "accuracy.png"),
+        "",
+        "Per dataset, by decider: kNN alone, the distilled classifier alone, their fusion "
+        "(what the service decides with) and the teacher it was distilled from; see "
+        f"`benchmarks/classifier.py`. Measured on {_where(rows[-1])}.",
+        "",
+        *table,
+    ]
+
+
+def _scaling(out: Path) -> list[str]:
+    rows = latest(
+        "scaling",
+        lambda r: (r.get("case"), r.get("tokens"), r.get("vectors"), r.get("concurrency")),
+    )
+    lengths = [r for r in rows if r["case"] == "prompt_length"]
+    sizes = [r for r in rows if r["case"] == "index_size"]
+    levels = [r for r in rows if r["case"] == "concurrency"]
+    if not (lengths and sizes and levels):
+        return ["No result: `.venv/bin/python -m benchmarks.scaling`."]
+    figure, ((length, size), (memory, load)) = plt.subplots(2, 2, figsize=(11, 7))
+    tokens = [r["tokens"] for r in lengths]
+    for part in ("decision", "semantic"):
+        length.plot(tokens, [r[part]["p50_ms"] for r in lengths], marker="o", label=f"{part} p50")
+        length.plot(tokens, [r[part]["p99_ms"] for r in lengths], marker="x", label=f"{part} p99")
+    length.set_xscale("log", base=2)
+    length.set_xlabel("prompt tokens")
+    length.set_ylabel("ms")
+    length.set_title("decision latency against prompt length")
+    length.legend(fontsize=8)
+    vectors = [r["vectors"] for r in sizes]
+    size.plot(vectors, [r["p50_ms"] for r in sizes], marker="o", label="p50")
+    size.plot(vectors, [r["p99_ms"] for r in sizes], marker="x", label="p99")
+    for r in sizes:
+        size.annotate(r["index"].removeprefix("Index"), (r["vectors"], r["p50_ms"]), fontsize=7)
+    size.set_xscale("log")
+    size.set_yscale("log")
+    size.set_xlabel("vectors in the index")
+    size.set_ylabel("ms per query (k 10, one thread)")
+    size.set_title("kNN latency against index size")
+    size.legend(fontsize=8)
+    memory.plot(vectors, [r["index_mb"] for r in sizes], marker="o", label="index, serialized")
+    memory.plot(vectors, [r["rss_growth_mb"] for r in sizes], marker="x", label="resident growth")
+    memory.set_xscale("log")
+    memory.set_yscale("log")
+    memory.set_xlabel("vectors in the index")
+    memory.set_ylabel("MiB")
+    memory.set_title("memory against index size")
+    memory.legend(fontsize=8)
+    callers = [r["concurrency"] for r in levels]
+    load.plot(callers, [r["per_s"] for r in levels], marker="o", color="#55a868")
+    load.set_xscale("log", base=2)
+    load.set_xlabel("concurrent callers")
+    load.set_ylabel("decisions per second", color="#55a868")
+    tail = load.twinx()
+    tail.plot(callers, [r["p99_ms"] for r in levels], marker="x", color="#c44e52")
+    tail.set_ylabel("p99 ms", color="#c44e52")
+    load.set_title("throughput against concurrency")
+    by_length = [
+        "| prompt tokens | decision p50 ms | p99 ms | semantic tier p50 ms | p99 ms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    by_length += [
+        f"| {r['tokens']} | {r['decision']['p50_ms']:.2f} | {r['decision']['p99_ms']:.2f} "
+        f"| {r['semantic']['p50_ms']:.2f} | {r['semantic']['p99_ms']:.2f} |"
+        for r in lengths
+    ]
+    by_size = [
+        "| vectors | index | p50 ms | p99 ms | build s | index MiB | resident growth MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    by_size += [
+        f"| {r['vectors']:,} | {r['index']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+        f"| {r['build_s']} | {r['index_mb']} | {r['rss_growth_mb']} |"
+        for r in sizes
+    ]
+    by_load = ["| callers | decisions/s | p50 ms | p99 ms |", "|---:|---:|---:|---:|"]
+    by_load += [
+        f"| {r['concurrency']} | {r['per_s']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+        for r in levels
+    ]
+    return [
+        _save(figure, out, "scaling.png"),
+        "",
+        "The default config's router for prompt length and concurrency; the index the service "
+        f"builds for index size (see `benchmarks/scaling.py`). Measured on {_where(lengths[-1])}.",
+        "",
+        *by_length,
+        "",
+        *by_size,
+        "",
+        *by_load,
+    ]
+
+
+def _routing_peers(out: Path) -> list[str]:
+    rows = latest("routing_peers", lambda r: (r.get("router"), r.get("dataset"), "threshold" in r))
+    measured = [r for r in rows if "skipped" not in r]
+    if not measured:
+        skipped = [f"- {r['router']}: {r['skipped']}" for r in rows]
+        return skipped or ["No result: `make bench-peers`."]
+    figure, (accuracy, latency) = plt.subplots(1, 2, figsize=(11, 3.5))
+    labels = [
+        f"{r['router']} {r['dataset']}" + (" +threshold" if "threshold" in r else "")
+        for r in measured
+    ]
+    accuracy.barh(labels, [r["accuracy"] for r in measured], color="#4c72b0")
+    accuracy.set_xlim(0, 1)
+    accuracy.set_xlabel("accuracy (all queries)")
+    latency.barh(labels, [r["p50_ms"] for r in measured], color="#4c72b0", label="p50")
+    latency.barh(
+        labels,
+        [r["p99_ms"] - r["p50_ms"] for r in measured],
+        left=[r["p50_ms"] for r in measured],
+        color="#dd8452",
+        label="p99",
+    )
+    latency.set_xlabel("ms per query, one caller")
+    latency.set_yticks([])
+    latency.legend(fontsize=8)
+    table = [
+        "| router | dataset | queries | accuracy | in-scope accuracy | oos recall "
+        "| p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r, label in zip(measured, labels, strict=True):
+        table.append(
+            f"| {label.removesuffix(' ' + r['dataset'])} | {r['dataset']} | {r['queries']} "
+            f"| {r['accuracy']:.3f} | {r.get('in_scope_accuracy', '')} | {r.get('oos_recall', '')} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+        )
+    return [
+        _save(figure, out, "routing_peers.png"),
+        "",
+        "Both routers embed with turnout's encoder (same weights, runtime and threads) and get "
+        "the same exemplars; see `benchmarks/routing_peers.py` for how each is configured. "
+        f"Measured in one run on {_where(measured[-1])}.",
+        "",
+        *table,
+    ]
+
+
 SECTIONS: Final = (
     ("Routing accuracy: the default taxonomy", _taxonomy),
+    ("Routing accuracy: classifiers per dataset", _accuracy),
+    ("The whole decision and each tier", _decision),
     ("Fast path: the rules tier", _rules),
     ("Cost: a traffic mix routed by the default config", _cost),
     ("Decision cache", _cache),
     ("Speculative dispatch", _speculation),
+    ("Proxy overhead against concurrency", _proxy),
+    ("Scaling: prompt length, index size, concurrency", _scaling),
     ("Peers: the LiteLLM proxy in front of the same upstream", _peers),
+    ("Peers: aurelio's semantic-router on the same exemplars and encoder", _routing_peers),
 )
 
 

@@ -1,0 +1,231 @@
+"""turnout against aurelio's ``semantic-router``: the same exemplars, the same encoder, one run.
+
+``semantic-router`` is installed from PyPI into ``.peers/semantic-router`` by ``scripts/peers``;
+`benchmarks.semantic_router_peer` runs it there on turnout's ONNX encoder (``use-m3``, one
+thread, as turnout's default config), so both routers embed identically and differ only in how
+they decide. Each gets the same exemplars and routes the same queries one at a time:
+
+- ``clinc150``: the train split (151 routes, ``oos`` among them) as exemplars; the test split as
+  queries. turnout is as built by ``turnout index rebuild`` (thresholds fitted on its own
+  held-out part of the exemplars, ``default_route: oos``); it never sees the val split.
+  ``semantic-router`` is scored twice: its top route as is, and with a score threshold fitted on
+  val (the one with the best in-scope accuracy at out-of-scope recall of at least 0.8, as
+  `benchmarks.classifier` does) below which a query goes to ``oos``.
+- ``taxonomy``: the default taxonomy's exemplars (``index/exemplars``) and held-out prompts
+  (``index/heldout``); turnout is the default config's router (rules, then the semantic tier),
+  ``semantic-router`` its top route (``general`` has exemplars of its own).
+
+Latency is per query, one caller, in-process for both: turnout's ``Router.route`` on the chat
+body (parsing, rules, cache, semantic tier), ``semantic-router``'s ``router(query)``.
+
+    .venv/bin/python -m benchmarks.routing_peers [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from benchmarks.common import ROOT, emit, machine, percentiles_ms
+from benchmarks.data import load_rows
+from benchmarks.taxonomy import heldout_rows
+from service.app import build_router
+from service.config import Settings, load_settings, parse_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from service.routing.exemplars import load_exemplars
+from service.routing.index import rebuild
+from service.routing.semantic import open_semantic
+
+PEER: Final = ROOT / ".peers" / "semantic-router" / "bin" / "python"
+EXEMPLARS: Final = ROOT / "index" / "exemplars"
+OUT_OF_SCOPE: Final = "oos"
+MIN_OOS_RECALL: Final = 0.8
+WARM_UP: Final = 20
+
+Decision = tuple[str, float, float]  # route, score (peer) or 0.0, seconds
+
+
+def _body(text: str) -> bytes:
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+async def turnout_decisions(settings: Settings, queries: list[str]) -> list[Decision]:
+    """Each query routed by ``settings``' router, built as the app's lifespan builds it."""
+    metrics = Metrics()
+    router = build_router(
+        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
+    )
+    for query in queries[:WARM_UP]:
+        await router.route(_body(query))
+    out = []
+    for query in queries:
+        body = _body(query)
+        started = time.perf_counter()
+        routed = await router.route(body)
+        took = time.perf_counter() - started
+        out.append((routed.decision.route or settings.default_route, 0.0, took))
+    return out
+
+
+def peer_decisions(routes: dict[str, list[str]], queries: list[str]) -> dict[str, Any]:
+    """``semantic-router``'s decisions, from its own virtualenv (see the module's docstring)."""
+    job = {
+        "encoder": str(DEFAULT_ENCODER_DIR),
+        "threads": 1,
+        "max_tokens": 256,
+        "routes": routes,
+        "queries": queries,
+    }
+    done = subprocess.run(  # noqa: S603 - the peer we installed, our own module
+        [str(PEER), "-m", "benchmarks.semantic_router_peer"],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "no output")
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def fitted_threshold(decisions: list[Decision], labels: list[str]) -> float:
+    """The score threshold with the best in-scope accuracy at out-of-scope recall >= 0.8."""
+    best, chosen = -1.0, 0.0
+    for candidate in sorted({round(score, 3) for _, score, _ in decisions}):
+        decided = [route if score >= candidate else OUT_OF_SCOPE for route, score, _ in decisions]
+        accuracy, recall = scope_scores(decided, labels)
+        if recall >= MIN_OOS_RECALL and accuracy > best:
+            best, chosen = accuracy, candidate
+    return chosen
+
+
+def scope_scores(decided: list[str], labels: list[str]) -> tuple[float, float]:
+    """(in-scope accuracy, out-of-scope recall)."""
+    inside = [
+        route == label for route, label in zip(decided, labels, strict=True) if label != "oos"
+    ]
+    outside = [
+        route == label for route, label in zip(decided, labels, strict=True) if label == "oos"
+    ]
+    return sum(inside) / max(1, len(inside)), sum(outside) / max(1, len(outside))
+
+
+def _row(
+    router: str, dataset: str, decided: list[str], labels: list[str], took: list[float]
+) -> dict[str, Any]:
+    right = sum(route == label for route, label in zip(decided, labels, strict=True))
+    row: dict[str, Any] = {
+        "router": router,
+        "dataset": dataset,
+        "queries": len(labels),
+        "accuracy": round(right / len(labels), 4),
+        **percentiles_ms(took),
+    }
+    if OUT_OF_SCOPE in labels:
+        accuracy, recall = scope_scores(decided, labels)
+        row |= {"in_scope_accuracy": round(accuracy, 4), "oos_recall": round(recall, 4)}
+    return row
+
+
+def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
+    rows = load_rows("clinc150")
+    step = 8 if quick else 1
+    train = [row for row in rows if row["split"] == "train"][::step]
+    val = [row for row in rows if row["split"] == "val"][::step]
+    test = [row for row in rows if row["split"] == "test"][::step]
+    routes: dict[str, list[str]] = {}
+    for row in train:
+        routes.setdefault(row["label"], []).append(row["text"])
+    exemplars = folder / "clinc150.jsonl"
+    exemplars.write_text(
+        "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
+    )
+    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+    rebuild(load_exemplars(exemplars), folder / "clinc150-index", embedder)
+    config = "\n".join(
+        [
+            f"routing: {{index: {folder / 'clinc150-index'}}}",
+            "providers:",
+            "  - name: p",
+            "    base_url: http://127.0.0.1:9/v1",
+            "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
+            "routes:",
+            *[f'  - {{name: "{route}", targets: [p/m]}}' for route in sorted(routes)],
+            f"default_route: {OUT_OF_SCOPE}",
+        ]
+    )
+    settings = parse_settings(config.encode(), {})
+    queries, labels = [r["text"] for r in test], [r["label"] for r in test]
+    ours = asyncio.run(turnout_decisions(settings, queries))
+    found = [_row("turnout", "clinc150", [d[0] for d in ours], labels, [d[2] for d in ours])]
+    theirs = peer_decisions(routes, [r["text"] for r in val] + queries)
+    decisions: list[Decision] = [(d[0], d[1], d[2]) for d in theirs["decisions"]]
+    fitted = fitted_threshold(decisions[: len(val)], [r["label"] for r in val])
+    on_test = decisions[len(val) :]
+    took = [d[2] for d in on_test]
+    version = theirs["version"]
+    found.append(
+        _row(f"semantic-router {version}", "clinc150", [d[0] for d in on_test], labels, took)
+    )
+    with_threshold = [route if score >= fitted else OUT_OF_SCOPE for route, score, _ in on_test]
+    row = _row(f"semantic-router {version}", "clinc150", with_threshold, labels, took)
+    found.append(row | {"threshold": fitted, "index_s": round(theirs["index_s"], 1)})
+    return found
+
+
+def taxonomy() -> list[dict[str, Any]]:
+    rows = heldout_rows()
+    queries, labels = [row["text"] for row in rows], [row["route"] for row in rows]
+    ours = asyncio.run(turnout_decisions(load_settings(None, {}), queries))
+    routes: dict[str, list[str]] = {}
+    for exemplar in load_exemplars(EXEMPLARS).exemplars:
+        routes.setdefault(exemplar.route, []).append(exemplar.text)
+    theirs = peer_decisions(routes, queries)
+    decided = [d[0] or "general" for d in theirs["decisions"]]
+    return [
+        _row("turnout", "taxonomy", [d[0] for d in ours], labels, [d[2] for d in ours]),
+        _row(
+            f"semantic-router {theirs['version']}",
+            "taxonomy",
+            decided,
+            labels,
+            [d[2] for d in theirs["decisions"]],
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="an eighth of CLINC150")
+    args = parser.parse_args()
+    if not PEER.exists():
+        rows = [
+            {"router": "semantic-router", "skipped": f"not installed: run scripts/peers ({PEER})"}
+        ]
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                rows = taxonomy() + clinc150(args.quick, Path(folder))
+            except RuntimeError as exc:
+                rows = [{"router": "semantic-router", "skipped": f"did not run: {exc}"}]
+    meta = machine()
+    emit("routing_peers", [{**row, "machine": meta} for row in rows])
+    for row in rows:
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""How turnout's costs grow with the work: prompt length, index size, concurrency.
+
+- **Prompt length.** The default config's router (rules, then the semantic tier over
+  ``index/build/default``), built by the same functions as the app's lifespan, decides prompts
+  of 16 to 2,048 ``use-m3`` tokens, cut from MMLU-Pro questions joined together. p50/p99 of the
+  whole decision and of the semantic tier. The encoder keeps head and tail within
+  ``routing.max_tokens`` (256 by default), so the cost should stop growing past it.
+- **Index size.** `service.routing.knn.build_index`, the index the service builds (exact search
+  up to 8,192 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
+  (`benchmarks.knn.grow`), 1k to 1M vectors: search p50/p99 (batch 1, k 10, one thread),
+  seconds to build, the index's size serialized and the process's resident memory.
+- **Concurrency.** The same router, 1 to 64 concurrent callers in one event loop, each level on
+  its own CLINC150 test prompts (so the decision cache never answers from an earlier level):
+  decisions per second and p50/p99.
+
+    .venv/bin/python -m benchmarks.scaling [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faiss
+import msgspec
+import numpy as np
+from tokenizers import Tokenizer
+
+from benchmarks.common import emit, machine, percentiles_ms
+from benchmarks.data import load_rows
+from benchmarks.knn import corpus, grow
+from service.app import build_router
+from service.config import load_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
+from service.routing.encoder import DEFAULT_ENCODER_DIR
+from service.routing.knn import build_index
+from service.routing.semantic import open_semantic
+
+if TYPE_CHECKING:
+    from service.router import Router
+
+LENGTHS = (16, 64, 256, 512, 1024, 2048)
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
+
+
+def _body(text: str) -> bytes:
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+async def _router() -> Router:
+    settings = load_settings(None, {})
+    metrics = Metrics()
+    return build_router(
+        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
+    )
+
+
+def prompts_of(tokens: int, count: int, pool: list[str], tokenizer: Tokenizer) -> list[str]:
+    """``count`` distinct prompts of exactly ``tokens`` tokens, cut from texts of ``pool``."""
+    out: list[str] = []
+    cursor = 0
+    while len(out) < count:
+        text = ""
+        while len(tokenizer.encode(text, add_special_tokens=False).ids) < tokens:
+            text += pool[cursor % len(pool)] + "\n\n"
+            cursor += 1
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        out.append(text[: offsets[tokens - 1][1]])
+    return out
+
+
+async def by_length(count: int) -> list[dict[str, Any]]:
+    pool = [row["text"] for row in load_rows("mmlu_pro")]
+    tokenizer = Tokenizer.from_file(str(DEFAULT_ENCODER_DIR / "tokenizer.json"))
+    router = await _router()
+    for text in prompts_of(64, 20, pool[::-1], tokenizer):
+        await router.route(_body(text))
+    rows = []
+    for tokens in LENGTHS:
+        whole, semantic = [], []
+        for text in prompts_of(tokens, count, pool, tokenizer):
+            body = _body(text)
+            started = time.perf_counter()
+            routed = await router.route(body)
+            whole.append(time.perf_counter() - started)
+            if "semantic" in routed.decision.timings_ms:  # not when a rule decided
+                semantic.append(routed.decision.timings_ms["semantic"] / 1000)
+        rows.append(
+            {
+                "case": "prompt_length",
+                "tokens": tokens,
+                "prompts": count,
+                "decision": percentiles_ms(whole),
+                "semantic": percentiles_ms(semantic),
+            }
+        )
+        pool = pool[count * 4 :] + pool[: count * 4]  # fresh texts for the next length
+    return rows
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def by_size(sizes: tuple[int, ...], queries: int) -> list[dict[str, Any]]:
+    faiss.omp_set_num_threads(1)
+    base, probes = corpus(20_000, queries)
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in sizes:
+        vectors = grow(base, size, rng)
+        before = _rss_bytes()
+        started = time.perf_counter()
+        index = build_index(vectors)
+        build_s = time.perf_counter() - started
+        grown = _rss_bytes() - before
+        samples = []
+        for i in range(len(probes)):
+            began = time.perf_counter()
+            index.search(probes[i : i + 1], 10)
+            samples.append(time.perf_counter() - began)
+        rows.append(
+            {
+                "case": "index_size",
+                "vectors": size,
+                "index": type(index).__name__,
+                "build_s": round(build_s, 2),
+                "index_mb": round(len(faiss.serialize_index(index)) / 2**20, 1),
+                "vectors_mb": round(vectors.nbytes / 2**20, 1),
+                "rss_growth_mb": round(grown / 2**20, 1),
+                **percentiles_ms(samples),
+            }
+        )
+        print(rows[-1], flush=True)
+        del index, vectors
+    return rows
+
+
+async def by_concurrency(per_level: int) -> list[dict[str, Any]]:
+    texts = [row["text"] for row in load_rows("clinc150", split="test")]
+    router = await _router()
+    for text in texts[-50:]:
+        await router.route(_body(text))
+    rows = []
+    for level, concurrency in enumerate(CONCURRENCY):
+        bodies = iter(_body(t) for t in texts[level * per_level : (level + 1) * per_level])
+        samples: list[float] = []
+
+        async def caller(work: Any = bodies, into: list[float] = samples) -> None:
+            for body in work:
+                started = time.perf_counter()
+                await router.route(body)
+                into.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+        rows.append(
+            {
+                "case": "concurrency",
+                "concurrency": concurrency,
+                "decisions": len(samples),
+                "per_s": round(len(samples) / wall, 1),
+                **percentiles_ms(samples),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small samples, up to 100k vectors")
+    args = parser.parse_args()
+    rows = asyncio.run(by_length(20 if args.quick else 200))
+    rows += asyncio.run(by_concurrency(100 if args.quick else 700))
+    rows += by_size(SIZES[:2] if args.quick else SIZES, 100 if args.quick else 500)
+    meta = {"bench": "scaling", **machine()}
+    emit("scaling", [{**meta, **row} for row in rows])
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
