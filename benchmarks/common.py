@@ -17,6 +17,7 @@ import httpx
 
 from service.config import load_settings
 from service.routing.encoder import DEFAULT_ENCODER_DIR
+from service.routing.index import read_manifest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def machine() -> dict[str, Any]:
-    """The facts a reader needs to weigh a figure."""
+def machine(*, index: Path | None = None) -> dict[str, Any]:
+    """The facts a reader needs to weigh a figure; ``index``: the index build it routed by."""
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -49,7 +50,12 @@ def machine() -> dict[str, Any]:
         "commit": commit or "uncommitted",
         "encoder": _encoder_id(),
         "encoder_threads": load_settings(None, {}).routing.encoder_threads,
-    }
+    } | ({"build_id": read_manifest(index).get("build_id", "not built")} if index else {})
+
+
+def default_index() -> Path:
+    """The index build the default config routes by."""
+    return Path(str(load_settings(None, {}).routing.index))
 
 
 def _encoder_id() -> str:

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import emit, machine
+from benchmarks.common import default_index, emit, machine
 from benchmarks.data import load_rows
 from service.app import build_router
 from service.config import Settings, load_settings
@@ -123,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     requests = traffic(random.Random(0), 0.1 if args.quick else 1.0)
     result = asyncio.run(report(load_settings(None, {}), requests))
-    emit("cost", [{"machine": machine(), **result}])
+    emit("cost", [{"machine": machine(index=default_index()), **result}])
     usd = result["usd_per_1000"]
     print(
         f"{result['requests']} requests, $ per 1,000: routed {usd['routed']:.3f}, all premium "

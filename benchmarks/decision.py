@@ -138,6 +138,7 @@ def main() -> None:
         found = load_exemplars(exemplars)
         embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
         rebuild(found, Path(folder) / "index", embedder)
+        built = machine(index=Path(folder) / "index")
         config = _config(Path(folder) / "index", list(found.routes))
         results = asyncio.run(in_process(config, prompts))
         (Path(folder) / "turnout.yaml").write_text(config)
@@ -145,7 +146,7 @@ def main() -> None:
         argv = ["-m", "service", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
         with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
             results.append(asyncio.run(over_http(port, prompts[:1000])))
-    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **machine()}
+    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **built}
     emit("decision", [{**meta, **row} for row in results])
     for row in results:
         print(json.dumps(row))

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import ROOT, emit, machine, percentiles_ms
+from benchmarks.common import ROOT, default_index, emit, machine, percentiles_ms
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import heldout_rows
 from service.app import build_router
@@ -43,7 +43,7 @@ from service.metrics import Metrics
 from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from service.routing.index import read_manifest, rebuild
 from service.routing.semantic import open_semantic
 
 PEER: Final = ROOT / ".peers" / "semantic-router" / "bin" / "python"
@@ -154,7 +154,7 @@ def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
         "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
     )
     embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
-    rebuild(load_exemplars(exemplars), folder / "clinc150-index", embedder)
+    built = rebuild(load_exemplars(exemplars), folder / "clinc150-index", embedder)
     config = "\n".join(
         [
             f"routing: {{index: {folder / 'clinc150-index'}}}",
@@ -183,7 +183,7 @@ def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
     with_threshold = [route if score >= fitted else OUT_OF_SCOPE for route, score, _ in on_test]
     row = _row(f"semantic-router {version}", "clinc150", with_threshold, labels, took)
     found.append(row | {"threshold": fitted, "index_s": round(theirs["index_s"], 1)})
-    return found
+    return [row | {"build_id": built.build_id} for row in found]
 
 
 def taxonomy() -> list[dict[str, Any]]:
@@ -195,7 +195,8 @@ def taxonomy() -> list[dict[str, Any]]:
         routes.setdefault(exemplar.route, []).append(exemplar.text)
     theirs = peer_decisions(routes, queries)
     decided = [d[0] or "general" for d in theirs["decisions"]]
-    return [
+    build_id = read_manifest(default_index()).get("build_id")
+    rows = [
         _row("turnout", "taxonomy", [d[0] for d in ours], labels, [d[2] for d in ours]),
         _row(
             f"semantic-router {theirs['version']}",
@@ -205,6 +206,7 @@ def taxonomy() -> list[dict[str, Any]]:
             [d[2] for d in theirs["decisions"]],
         ),
     ]
+    return [row | {"build_id": build_id} for row in rows]
 
 
 def main() -> None:

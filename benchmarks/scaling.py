@@ -8,7 +8,9 @@
 - **Index size.** `service.routing.knn.build_index`, the index the service builds (exact search
   up to 8,192 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
   (`benchmarks.knn.grow`), 1k to 1M vectors: search p50/p99 (batch 1, k 10, one thread),
-  seconds to build, the index's size serialized and the process's resident memory.
+  seconds to build (on every core, as ``turnout index rebuild`` builds), and the index's size
+  serialized, which is what it holds in memory (the
+  vectors, and HNSW's links).
 - **Concurrency.** The same router, 1 to 64 concurrent callers in one event loop, each level on
   its own CLINC150 test prompts (so the decision cache never answers from an earlier level):
   decisions per second and p50/p99.
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faiss
@@ -29,7 +30,7 @@ import msgspec
 import numpy as np
 from tokenizers import Tokenizer
 
-from benchmarks.common import emit, machine, percentiles_ms
+from benchmarks.common import default_index, emit, machine, percentiles_ms
 from benchmarks.data import load_rows
 from benchmarks.knn import corpus, grow
 from service.app import build_router
@@ -41,6 +42,8 @@ from service.routing.knn import build_index
 from service.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.router import Router
 
 LENGTHS = (16, 64, 256, 512, 1024, 2048)
@@ -103,25 +106,18 @@ async def by_length(count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def by_size(sizes: tuple[int, ...], queries: int) -> list[dict[str, Any]]:
-    faiss.omp_set_num_threads(1)
+    cores = faiss.omp_get_max_threads()
     base, probes = corpus(20_000, queries)
     rng = np.random.default_rng(0)
     rows = []
     for size in sizes:
         vectors = grow(base, size, rng)
-        before = _rss_bytes()
+        faiss.omp_set_num_threads(cores)  # as `turnout index rebuild` builds
         started = time.perf_counter()
         index = build_index(vectors)
         build_s = time.perf_counter() - started
-        grown = _rss_bytes() - before
+        faiss.omp_set_num_threads(1)  # a query is searched on one thread
         samples = []
         for i in range(len(probes)):
             began = time.perf_counter()
@@ -135,11 +131,9 @@ def by_size(sizes: tuple[int, ...], queries: int) -> list[dict[str, Any]]:
                 "build_s": round(build_s, 2),
                 "index_mb": round(len(faiss.serialize_index(index)) / 2**20, 1),
                 "vectors_mb": round(vectors.nbytes / 2**20, 1),
-                "rss_growth_mb": round(grown / 2**20, 1),
                 **percentiles_ms(samples),
             }
         )
-        print(rows[-1], flush=True)
         del index, vectors
     return rows
 
@@ -179,13 +173,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small samples, up to 100k vectors")
     args = parser.parse_args()
-    rows = asyncio.run(by_length(20 if args.quick else 200))
-    rows += asyncio.run(by_concurrency(100 if args.quick else 700))
-    rows += by_size(SIZES[:2] if args.quick else SIZES, 100 if args.quick else 500)
-    meta = {"bench": "scaling", **machine()}
-    emit("scaling", [{**meta, **row} for row in rows])
-    for row in rows:
-        print(row)
+    meta = {"bench": "scaling", **machine(index=default_index())}
+    parts: tuple[Callable[[], list[dict[str, Any]]], ...] = (
+        lambda: asyncio.run(by_length(20 if args.quick else 200)),
+        lambda: asyncio.run(by_concurrency(100 if args.quick else 700)),
+        lambda: by_size(SIZES[:2] if args.quick else SIZES, 100 if args.quick else 500),
+    )
+    for part in parts:  # each part's rows are kept as soon as it ends
+        rows = part()
+        emit("scaling", [{**meta, **row} for row in rows])
+        for row in rows:
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

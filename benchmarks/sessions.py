@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import emit, machine
+from benchmarks.common import default_index, emit, machine
 from benchmarks.data import load_rows
 from service.app import build_router
 from service.config import load_settings
@@ -98,7 +98,7 @@ async def measure() -> dict[str, Any]:
 
 def main() -> None:
     result = asyncio.run(measure())
-    emit("sessions", [{"machine": machine(), **result}])
+    emit("sessions", [{"machine": machine(index=default_index()), **result}])
     print(
         f"{result['conversations']} two-turn conversations: the second turn switched models in "
         f"{result['switch_rate_with_sessions']:.1%} with sessions, "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from benchmarks.common import emit, machine, percentiles_ms
+from benchmarks.common import default_index, emit, machine, percentiles_ms
 from benchmarks.taxonomy import heldout_rows
 from service.app import build_router
 from service.config import RuleSettings, Settings, load_settings
@@ -82,7 +82,7 @@ async def measure(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, A
 def main() -> None:
     settings = speculative(load_settings(None, {}))
     result = asyncio.run(measure(settings, heldout_rows()))
-    emit("speculation", [{"machine": machine(), **result}])
+    emit("speculation", [{"machine": machine(index=default_index()), **result}])
     print(
         f"{result['prompts']} prompts: a guess started the call for "
         f"{result['guessed_share']:.1%}, the decision agreed for {result['agreement']:.1%} of "

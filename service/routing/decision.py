@@ -7,10 +7,14 @@ from enum import StrEnum
 
 
 class Tier(StrEnum):
-    """Which tier decided. Tiers run in this order; the first that matches wins."""
+    """Which tier decided. Tiers run in this order; the first that matches wins.
+
+    A conversation's session does not decide its route: each turn is decided, and the session
+    keeps the conversation's model when the decided route still offers it
+    (`service.policy.sessions`), so a conversation that changes subject can change model.
+    """
 
     EXPLICIT = "explicit"
-    SESSION = "session"
     RULE = "rule"
     CACHE = "cache"
     SEMANTIC = "semantic"

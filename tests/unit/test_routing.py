@@ -36,6 +36,11 @@ def test_keyword_rules_match_whole_words_case_insensitively() -> None:
     assert tier.match(inp("well, Good Morning!")) is not None
     assert tier.match(inp("othello is a play")) is None
     assert tier.match(inp("good mornings")) is None
+    code = RuleTier([rule("code", "code", keywords=["python", "c++", "Übersetzung"])])
+    assert code.match(inp("用python写一个函数")) is not None  # no spaces around it in Chinese
+    assert code.match(inp("is C++ faster?")) is not None
+    assert code.match(inp("eine ÜBERSETZUNG, bitte")) is not None
+    assert code.match(inp("pythonic code; c+ grades; Übersetzungen")) is None
 
 
 def test_regex_rules_and_config_order_is_priority() -> None:
