@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from service.http.body import decode_chat
 from service.policy.caller import ANONYMOUS, Caller
 from service.routing.analyze import analyze
-from service.routing.decision import Decision, Tier
+from service.routing.decision import MS, Decision, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from service.routing.decision import Evidence
     from service.routing.pipeline import Pipeline
 
-MS: Final = 1000.0
 NOBODY: Final = Caller(ANONYMOUS)
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
+
+MS: Final = 1000.0
+"""Milliseconds per second: timings are kept in milliseconds."""
 
 
 class Tier(StrEnum):
@@ -55,6 +59,8 @@ class RouteMatch:
     evidence: Evidence | None = None
     hint: bool = False
     """A speculative guess: later tiers still decide."""
+    phases_ms: tuple[tuple[str, float], ...] = ()
+    """The tier's own steps and their times, for the decision's timings."""
 
 
 @dataclass(frozen=True, slots=True)

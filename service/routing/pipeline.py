@@ -7,19 +7,17 @@ work. Slow tiers (semantic) are awaited after them. Each tier's time is recorded
 from __future__ import annotations
 
 from time import perf_counter
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from service.config import RESERVED_MODEL
 from service.errors import ModelNotFound
-from service.routing.decision import Decision, RouteMatch, Tier
+from service.routing.decision import MS, Decision, RouteMatch, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from service.policy.catalog import Catalog
     from service.routing.analyze import RoutingInput
-
-MS: Final = 1000.0
 
 
 class FastTier(Protocol):
@@ -110,6 +108,7 @@ class Pipeline:
 
 
 def _decision(found: RouteMatch, timings: dict[str, float]) -> Decision:
+    timings.update(found.phases_ms)
     return Decision(
         found.route,
         found.tier,

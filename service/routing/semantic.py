@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
@@ -29,7 +31,7 @@ from service.errors import ConfigError
 from service.routing.batcher import MicroBatcher
 from service.routing.cache import MemoryDecisionCache
 from service.routing.classifier import OnnxClassifier
-from service.routing.decision import Evidence, Neighbour, RouteMatch, Tier
+from service.routing.decision import MS, Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.focus import FocusedEmbedder
 from service.routing.index import read_manifest
@@ -142,11 +144,18 @@ class SemanticTier:
         self._keep_best = settings.routing.unsure == "best_route"
 
     async def match(self, inp: RoutingInput) -> RouteMatch:
-        """The best route if it clears its threshold, else the default route."""
+        """The best route if it clears its threshold, else the default route.
+
+        Its phases are timed: ``semantic.encoder`` (embedding, micro-batched),
+        ``semantic.cache`` (L1, then L2) and ``semantic.knn_classifier`` (scoring).
+        """
         index = self.index  # one build per decision, even if a reload swaps it meanwhile
+        started = perf_counter()
         vector = await self._embed(inp)
+        embedded = perf_counter()
+        phases = [("semantic.encoder", (embedded - started) * MS)]
         if self._cache is None:
-            return self._decide(index, vector, inp)
+            return self._scored(index, vector, inp, phases)
         scope, tenant = index.build_id, inp.tenant
         hit, outcome = self._cache.get(scope, tenant, vector, inp.text)
         self._metrics.cache(outcome)
@@ -155,15 +164,35 @@ class SemanticTier:
             self._metrics.shared_cache(shared_outcome)
             if hit is not None:
                 self._cache.put(scope, tenant, vector, inp.text, hit.match)
+        phases.append(("semantic.cache", (perf_counter() - embedded) * MS))
         if hit is not None:
             cached = hit.match
             reason = f"cached decision of a prompt {hit.similarity:.3f} similar: {cached.reason}"
-            return RouteMatch(cached.route, Tier.CACHE, cached.confidence, reason, cached.evidence)
-        decided = self._decide(index, vector, inp)
+            return RouteMatch(
+                cached.route,
+                Tier.CACHE,
+                cached.confidence,
+                reason,
+                cached.evidence,
+                phases_ms=tuple(phases),
+            )
+        decided = self._scored(index, vector, inp, phases)
         self._cache.put(scope, tenant, vector, inp.text, decided)
         if self._shared is not None:
             await self._shared.put(scope, tenant, vector, inp.text, decided)
         return decided
+
+    def _scored(
+        self,
+        index: SemanticIndex,
+        vector: npt.NDArray[np.float32],
+        inp: RoutingInput,
+        phases: list[tuple[str, float]],
+    ) -> RouteMatch:
+        started = perf_counter()
+        decided = self._decide(index, vector, inp)
+        phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
+        return replace(decided, phases_ms=tuple(phases))
 
     async def _embed(self, inp: RoutingInput) -> npt.NDArray[np.float32]:
         """The prompt's embedding; a follow-up's is mixed with its context's."""
