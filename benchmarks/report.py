@@ -403,6 +403,7 @@ def _scaling(out: Path) -> list[str]:
     load.set_xscale("log", base=2)
     load.set_xlabel("concurrent callers")
     load.set_ylabel("decisions per second", color="#55a868")
+    load.set_ylim(bottom=0)
     tail = load.twinx()
     tail.plot(callers, [r["p99_ms"] for r in levels], marker="x", color="#c44e52")
     tail.set_ylabel("p99 ms", color="#c44e52")

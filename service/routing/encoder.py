@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 ENCODER_BUILDS: Final = Path(__file__).resolve().parents[2] / "models" / "build"
 DEFAULT_ENCODER_DIR: Final = ENCODER_BUILDS / "use-m3"
+GROUP_SLACK: Final = 16
 CHARS_PER_TOKEN: Final = 8  # generous: clipping text first only bounds the tokenizer's work
 _WORD: Final = re.compile(r"\w+")
 ORT_ERRORS: Final = (
@@ -59,6 +60,25 @@ def head_and_tail(ids: list[int], limit: int) -> list[int]:
         return ids
     head = limit // 2
     return ids[:head] + ids[len(ids) - (limit - head) :]
+
+
+def length_groups(lengths: Sequence[int]) -> list[list[int]]:
+    """Positions of ``lengths`` in groups of alike length, shortest first.
+
+    A group grows while its longest member is at most twice its shortest, or at most
+    `GROUP_SLACK` tokens longer: padding then costs at most as much as the real tokens, and
+    short prompts, which differ by a few tokens, still share one encoder call.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and lengths[i] <= max(
+            2 * lengths[groups[-1][0]], lengths[groups[-1][0]] + GROUP_SLACK
+        ):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 class OnnxEmbedder:
@@ -111,12 +131,23 @@ class OnnxEmbedder:
         return dim
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Unit-length embeddings, shape ``(len(texts), dim)``."""
+        """Unit-length embeddings, shape ``(len(texts), dim)``.
+
+        Texts of unlike lengths run in separate groups (`length_groups`): the encoder's cost
+        grows with every padded position, so a short text padded to a long one's length would
+        cost as much as the long one.
+        """
         clipped = [self._clip(text) for text in texts]
         rows = [
             head_and_tail(self._ids(encoding), self.max_tokens)
             for encoding in self.tokenizer.encode_batch(clipped)
         ]
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for group in length_groups([len(row) for row in rows]):
+            out[group] = self._run([rows[i] for i in group])
+        return out
+
+    def _run(self, rows: list[list[int]]) -> npt.NDArray[np.float32]:
         width = max(len(row) for row in rows)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -40,7 +40,7 @@ MIN_FOR_OWN_THRESHOLD: Final = 5
 BATCH: Final = 64
 # Part of every build id: raise it when a change to the build itself (training, thresholds,
 # files) must make existing builds count as out of date.
-BUILD_FORMAT: Final = "2"
+BUILD_FORMAT: Final = "3"
 
 
 def text_hash(text: str) -> str:

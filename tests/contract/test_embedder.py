@@ -15,6 +15,7 @@ from service.routing.encoder import (
     HashEmbedder,
     OnnxEmbedder,
     head_and_tail,
+    length_groups,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +87,17 @@ def test_long_prompts_keep_head_and_tail(onnx_embedder: OnnxEmbedder) -> None:
     question = "Translate the text above into French."
     long = onnx_embedder.embed([filler + question, filler, "translate this into french"])
     assert float(long[0] @ long[2]) > float(long[1] @ long[2])
+
+
+def test_texts_of_unlike_length_run_in_separate_groups(onnx_embedder: OnnxEmbedder) -> None:
+    assert length_groups([5, 300, 7, 40, 290]) == [[0, 2], [3], [4, 1]]
+    assert length_groups([]) == []
+    report = "Summarize this report. " + "The quarterly figures rose again. " * 60
+    short = "what is the capital of france"
+    together = onnx_embedder.embed([report, short, "and of spain"])
+    # the short texts ran without the long one: as if embedded on their own
+    np.testing.assert_allclose(together[1:], onnx_embedder.embed([short, "and of spain"]))
+    assert float(together[0] @ onnx_embedder.embed([report])[0]) > 0.999
 
 
 def test_missing_or_altered_build_is_a_config_error(tmp_path: Path) -> None:
