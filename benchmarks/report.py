@@ -472,21 +472,23 @@ def _routing_peers(out: Path) -> list[str]:
     latency.legend(fontsize=8)
     table = [
         "| router | dataset | queries | accuracy | in-scope accuracy | oos recall "
-        "| p50 ms | p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| p50 ms | p99 ms | index build |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r, label in zip(measured, labels, strict=True):
+    for r in measured:
+        router = r["router"] + (f" + val threshold {r['threshold']}" if "threshold" in r else "")
         table.append(
-            f"| {label.removesuffix(' ' + r['dataset'])} | {r['dataset']} | {r['queries']} "
-            f"| {r['accuracy']:.3f} | {r.get('in_scope_accuracy', '')} | {r.get('oos_recall', '')} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+            f"| {router} | {r['dataset']} | {r['queries']} | {r['accuracy']:.3f} "
+            f"| {r.get('in_scope_accuracy', '')} | {r.get('oos_recall', '')} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r.get('build_id', '')} |"
         )
+    where = _where({key: value for key, value in measured[-1].items() if key != "build_id"})
     return [
         _save(figure, out, "routing_peers.png"),
         "",
         "Both routers embed with turnout's encoder (same weights, runtime and threads) and get "
         "the same exemplars; see `benchmarks/routing_peers.py` for how each is configured. "
-        f"Measured in one run on {_where(measured[-1])}.",
+        f"Measured in one run on {where}.",
         "",
         *table,
     ]
