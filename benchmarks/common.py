@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -21,6 +22,8 @@ from service.routing.index import read_manifest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+    from service.router import Router
 
 T = TypeVar("T")
 
@@ -141,3 +144,26 @@ def time_each(call: Callable[[T], object], inputs: Iterable[T]) -> dict[str, flo
         call(item)
         samples.append(time.perf_counter() - started)
     return percentiles_ms(samples)
+
+
+async def decide_all(
+    router: Router, bodies: Sequence[bytes], concurrency: int
+) -> tuple[list[float], list[dict[str, float]], float]:
+    """Route every body from ``concurrency`` callers that share one queue of them.
+
+    Returns each decision's seconds and ``timings_ms``, and the seconds all of them took.
+    """
+    cursor = iter(bodies)
+    samples: list[float] = []
+    timings: list[dict[str, float]] = []
+
+    async def caller() -> None:
+        for body in cursor:
+            started = time.perf_counter()
+            routed = await router.route(body)
+            samples.append(time.perf_counter() - started)
+            timings.append(routed.decision.timings_ms)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return samples, timings, time.perf_counter() - started

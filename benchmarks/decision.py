@@ -15,13 +15,12 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import decide_all, emit, free_port, machine, percentiles_ms, serve
 from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
 from service.app import build_router
@@ -68,21 +67,11 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
     half = (len(bodies) - 50) // 2
     rows = []
     for concurrency, share in ((1, bodies[:half]), (32, bodies[half : 2 * half])):
-        samples: list[float] = []
+        samples, timings, wall = await decide_all(router, share, concurrency)
         tiers: dict[str, list[float]] = {}
-        cursor = iter(share)
-
-        async def caller() -> None:
-            for body in cursor:  # noqa: B023 - the shared cursor is the point
-                started = time.perf_counter()
-                routed = await router.route(body)
-                samples.append(time.perf_counter() - started)  # noqa: B023
-                for tier, ms in routed.decision.timings_ms.items():
-                    tiers.setdefault(tier, []).append(ms / 1000)  # noqa: B023
-
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+        for decision in timings:
+            for tier, ms in decision.items():
+                tiers.setdefault(tier, []).append(ms / 1000)
         rows.append(
             {
                 "kind": "in_process",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 REPORT: Final = ROOT / "benchmarks" / "report"
@@ -359,6 +360,15 @@ def _accuracy(out: Path) -> list[str]:
     ]
 
 
+def _log_log(axis: Axes, title: str, ylabel: str) -> None:
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("vectors in the index")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+
+
 def _scaling(out: Path) -> list[str]:
     rows = latest(
         "scaling",
@@ -384,20 +394,10 @@ def _scaling(out: Path) -> list[str]:
     size.plot(vectors, [r["p99_ms"] for r in sizes], marker="x", label="p99")
     for r in sizes:
         size.annotate(r["index"].removeprefix("Index"), (r["vectors"], r["p50_ms"]), fontsize=7)
-    size.set_xscale("log")
-    size.set_yscale("log")
-    size.set_xlabel("vectors in the index")
-    size.set_ylabel("ms per query (k 10, one thread)")
-    size.set_title("kNN latency against index size")
-    size.legend(fontsize=8)
+    _log_log(size, "kNN latency against index size", "ms per query (k 10, one thread)")
     memory.plot(vectors, [r["index_mb"] for r in sizes], marker="o", label="index")
     memory.plot(vectors, [r["vectors_mb"] for r in sizes], marker="x", label="vectors alone")
-    memory.set_xscale("log")
-    memory.set_yscale("log")
-    memory.set_xlabel("vectors in the index")
-    memory.set_ylabel("MiB")
-    memory.set_title("memory against index size")
-    memory.legend(fontsize=8)
+    _log_log(memory, "memory against index size", "MiB")
     callers = [r["concurrency"] for r in levels]
     load.plot(callers, [r["per_s"] for r in levels], marker="o", color="#55a868")
     load.set_xscale("log", base=2)

@@ -30,7 +30,7 @@ import msgspec
 import numpy as np
 from tokenizers import Tokenizer
 
-from benchmarks.common import default_index, emit, machine, percentiles_ms
+from benchmarks.common import decide_all, default_index, emit, machine, percentiles_ms
 from benchmarks.data import load_rows
 from benchmarks.knn import corpus, grow
 from service.app import build_router
@@ -145,18 +145,8 @@ async def by_concurrency(per_level: int) -> list[dict[str, Any]]:
         await router.route(_body(text))
     rows = []
     for level, concurrency in enumerate(CONCURRENCY):
-        bodies = iter(_body(t) for t in texts[level * per_level : (level + 1) * per_level])
-        samples: list[float] = []
-
-        async def caller(work: Any = bodies, into: list[float] = samples) -> None:
-            for body in work:
-                started = time.perf_counter()
-                await router.route(body)
-                into.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+        bodies = [_body(t) for t in texts[level * per_level : (level + 1) * per_level]]
+        samples, _, wall = await decide_all(router, bodies, concurrency)
         rows.append(
             {
                 "case": "concurrency",
