@@ -63,7 +63,10 @@ def test_it_converges_on_the_better_arm(client: httpx.Client) -> None:
         )
         assert rated.status_code == 200, rated.text
         assert rated.json()["model"] == model
-    assert chosen[:20].count("worse/m") > 0  # the configured first choice was tried
+    # The configured first choice was tried. Not always within the first 20 requests: when the
+    # first draw favours the other arm and its answer is rated good, exploration alone brings
+    # it back (about 6% of simulated runs); within 300, always (5,000 simulated runs).
+    assert "worse/m" in chosen
     assert chosen[-100:].count("better/m") >= 75  # exploration is bounded and decays
 
 
