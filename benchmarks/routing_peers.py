@@ -79,10 +79,11 @@ async def turnout_decisions(settings: Settings, queries: list[str]) -> list[Deci
 
 def peer_decisions(routes: dict[str, list[str]], queries: list[str]) -> dict[str, Any]:
     """``semantic-router``'s decisions, from its own virtualenv (see the module's docstring)."""
+    routing = load_settings(None, {}).routing  # the encoder as turnout's default config runs it
     job = {
         "encoder": str(DEFAULT_ENCODER_DIR),
-        "threads": 1,
-        "max_tokens": 256,
+        "threads": routing.encoder_threads,
+        "max_tokens": routing.max_tokens,
         "routes": routes,
         "queries": queries,
     }
@@ -114,12 +115,9 @@ def fitted_threshold(decisions: list[Decision], labels: list[str]) -> float:
 
 def scope_scores(decided: list[str], labels: list[str]) -> tuple[float, float]:
     """(in-scope accuracy, out-of-scope recall)."""
-    inside = [
-        route == label for route, label in zip(decided, labels, strict=True) if label != "oos"
-    ]
-    outside = [
-        route == label for route, label in zip(decided, labels, strict=True) if label == "oos"
-    ]
+    pairs = list(zip(decided, labels, strict=True))
+    inside = [route == label for route, label in pairs if label != OUT_OF_SCOPE]
+    outside = [route == label for route, label in pairs if label == OUT_OF_SCOPE]
     return sum(inside) / max(1, len(inside)), sum(outside) / max(1, len(outside))
 
 
