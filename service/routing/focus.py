@@ -31,6 +31,15 @@ INSTRUCTION_WEIGHT: Final = 0.5
 _PARAGRAPHS: Final = re.compile(r"\n\s*\n")
 
 
+def mix(
+    main: npt.NDArray[np.float32], other: npt.NDArray[np.float32], weight: float
+) -> npt.NDArray[np.float32]:
+    """Unit-length mean of embeddings, ``other`` weighing ``weight``; rows of 2-D arrays too."""
+    mixed = (1 - weight) * main + weight * other
+    unit: npt.NDArray[np.float32] = mixed / np.linalg.norm(mixed, axis=-1, keepdims=True)
+    return unit
+
+
 def instruction(text: str) -> str | None:
     """The instruction of a long prompt: its first and last paragraphs that are short.
 
@@ -69,6 +78,5 @@ class FocusedEmbedder:
         vectors = self._inner.embed([*texts, *(part for _, part in found)])
         out = vectors[: len(texts)]
         rows = [i for i, _ in found]
-        mixed = (1 - INSTRUCTION_WEIGHT) * out[rows] + INSTRUCTION_WEIGHT * vectors[len(texts) :]
-        out[rows] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+        out[rows] = mix(out[rows], vectors[len(texts) :], INSTRUCTION_WEIGHT)
         return out

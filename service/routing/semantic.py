@@ -33,7 +33,7 @@ from service.routing.cache import MemoryDecisionCache
 from service.routing.classifier import OnnxClassifier
 from service.routing.decision import MS, Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.focus import FocusedEmbedder
+from service.routing.focus import FocusedEmbedder, mix
 from service.routing.index import read_manifest
 from service.routing.knn import KnnRouter
 from service.routing.shared_cache import SharedDecisionCache
@@ -199,9 +199,7 @@ class SemanticTier:
         if inp.context is None:
             return await self._batcher.embed(inp.text)
         last, context = await self._batcher.embed_all((inp.text, inp.context))
-        mixed = (1 - CONTEXT_WEIGHT) * last + CONTEXT_WEIGHT * context
-        unit: npt.NDArray[np.float32] = mixed / np.linalg.norm(mixed)
-        return unit
+        return mix(last, context, CONTEXT_WEIGHT)
 
     def _decide(
         self, index: SemanticIndex, vector: npt.NDArray[np.float32], inp: RoutingInput
