@@ -16,7 +16,7 @@ from service.routing.analyze import RoutingInput, analyze
 from service.routing.decision import Tier
 from service.routing.language import LanguageDetector
 from service.routing.pipeline import Pipeline
-from service.routing.rules import RuleTier
+from service.routing.rules import DFA_KEYWORDS, RuleTier
 
 CALLER = Caller("client-key-hash")
 
@@ -41,6 +41,14 @@ def test_keyword_rules_match_whole_words_case_insensitively() -> None:
     assert code.match(inp("is C++ faster?")) is not None
     assert code.match(inp("eine ÜBERSETZUNG, bitte")) is not None
     assert code.match(inp("pythonic code; c+ grades; Übersetzungen")) is None
+
+
+def test_a_keyword_set_beyond_the_dfa_size_matches_the_same_way() -> None:
+    filler = [f"filler{i}" for i in range(DFA_KEYWORDS)]
+    tier = RuleTier([rule("code", "code", keywords=["python", "c++", *filler])])
+    assert tier.match(inp("用python写一个函数")) is not None
+    assert tier.match(inp("is C++ faster than filler7?")) is not None
+    assert tier.match(inp("pythonic code; c+ grades; filler")) is None
 
 
 def test_regex_rules_and_config_order_is_priority() -> None:
