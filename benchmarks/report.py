@@ -324,9 +324,9 @@ def _accuracy(out: Path) -> list[str]:
     rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
     if not rows:
         return ["No result: `.venv/bin/python -m benchmarks.classifier`."]
-    deciders = ("knn", "classifier", "fused", "teacher")
+    deciders = [d for d in ("knn", "classifier", "fused", "distilled", "teacher") if d in rows[-1]]
     figure, axis = plt.subplots(figsize=(8, 3.5))
-    width = 0.2
+    width = 0.8 / len(deciders)
     for i, decider in enumerate(deciders):
         axis.bar(
             [j + i * width for j in range(len(rows))],
@@ -334,26 +334,45 @@ def _accuracy(out: Path) -> list[str]:
             width,
             label=decider,
         )
-    axis.set_xticks([j + 1.5 * width for j in range(len(rows))], [r["dataset"] for r in rows])
+    middle = (len(deciders) - 1) / 2 * width
+    axis.set_xticks([j + middle for j in range(len(rows))], [r["dataset"] for r in rows])
     axis.set_ylim(0.5, 1)
     axis.set_ylabel("test accuracy (in-scope for CLINC150)")
     axis.legend(fontsize=8)
     table = [
-        "| dataset | kNN | classifier | fused | teacher | classifier ECE |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| dataset | {' | '.join(deciders)} | classifier ECE |",
+        f"|---|{'---:|' * len(deciders)}---:|",
     ]
+    matched = []
     for r in rows:
         cells = []
         for decider in deciders:
             cell = r[decider]
             recall = f" (oos recall {cell['oos_recall']:.3f})" if "oos_recall" in cell else ""
             cells.append(f"{cell['accuracy']:.3f}{recall}")
+            if "at_oos_recall" in cell:
+                levels = cell["at_oos_recall"]
+                matched.append(
+                    f"| {r['dataset']} | {decider} | {' | '.join(map(str, levels.values()))} |"
+                )
         table.append(f"| {r['dataset']} | {' | '.join(cells)} | {r['classifier_ece']:.3f} |")
+    if matched:
+        levels = rows[-1]["fused"]["at_oos_recall"]
+        table += [
+            "",
+            "In-scope test accuracy where each decider's threshold gives the same out-of-scope "
+            "recall on test (a comparison of the deciders' curves, not an operating point):",
+            "",
+            f"| dataset | decider | {' | '.join(f'recall {level}' for level in levels)} |",
+            f"|---|---|{'---:|' * len(levels)}",
+            *matched,
+        ]
     return [
         _save(figure, out, "accuracy.png"),
         "",
-        "Per dataset, by decider: kNN alone, the distilled classifier alone, their fusion "
-        "(what the service decides with) and the teacher it was distilled from; see "
+        "Per dataset, by decider: kNN alone, the classifier alone (as `turnout index rebuild` "
+        "trains it), their fusion (what the service decides with), and for comparison a "
+        "student distilled from a two-encoder teacher, and that teacher; see "
         f"`benchmarks/classifier.py`. Measured on {_where(rows[-1])}.",
         "",
         *table,

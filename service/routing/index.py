@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Final
 import faiss
 import numpy as np
 
-from service.errors import ConfigError
 from service.routing.classifier import Classifier, Examples, fit
 from service.routing.focus import FocusedEmbedder
 from service.routing.knn import KnnRouter, build_index
@@ -40,7 +39,7 @@ MIN_FOR_OWN_THRESHOLD: Final = 50
 BATCH: Final = 64
 # Part of every build id: raise it when a change to the build itself (training, thresholds,
 # files) must make existing builds count as out of date.
-BUILD_FORMAT: Final = "4"
+BUILD_FORMAT: Final = "5"
 
 
 def text_hash(text: str) -> str:
@@ -89,10 +88,8 @@ def read_manifest(out: Path) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def _previous(
-    out: Path, encoder_sha: str
-) -> tuple[dict[str, npt.NDArray[np.float32]], Classifier | None]:
-    """The previous build's vectors by text hash, and its classifier as a warm start.
+def _previous(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.float32]]:
+    """The previous build's vectors by text hash.
 
     Nothing is reused from a build of another format or encoder, or one that cannot be read.
     """
@@ -101,18 +98,14 @@ def _previous(
         manifest.get("format") != BUILD_FORMAT
         or manifest.get("encoder", {}).get("sha256") != encoder_sha
     ):
-        return {}, None
+        return {}
     try:
         vectors = np.load(out / "vectors.npy")
         lines = (out / "exemplars.jsonl").read_bytes().split(b"\n")
         hashes = [json.loads(line)["hash"] for line in lines if line]
     except (OSError, ValueError, KeyError):
-        return {}, None
-    try:
-        classifier: Classifier | None = Classifier.load(out)
-    except ConfigError:
-        classifier = None
-    return dict(zip(hashes, vectors, strict=True)), classifier
+        return {}
+    return dict(zip(hashes, vectors, strict=True))
 
 
 def _embed(
@@ -194,10 +187,10 @@ def rebuild(
         seconds = time.perf_counter() - started
         return BuildReport(build_id, existing["routes"], len(texts), 0, len(texts), seconds, True)
     labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
-    known, previous = _previous(out, encoder_sha)
+    known = _previous(out, encoder_sha)
     vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
     held = held_out_rows(labels)
-    classifier = fit(Examples(vectors, labels, routes, held), previous=previous)
+    classifier = fit(Examples(vectors, labels, routes, held))
     # Exact search for the held-out rows: one batched query, and thresholds fitted on true
     # neighbours.
     knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)

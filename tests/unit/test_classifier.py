@@ -91,18 +91,10 @@ def test_altered_or_missing_classifier_is_a_config_error(tmp_path: Path) -> None
         OnnxClassifier(tmp_path)
 
 
-def test_save_load_and_warm_start(tmp_path: Path) -> None:
+def test_training_depends_only_on_its_examples() -> None:
     x, y = clusters(2)
     examples = Examples(x, y, ("a", "b", "c"), np.arange(len(y)) % 4 == 0)
-    cold = fit(examples)
-    cold.save(tmp_path)
-    loaded = Classifier.load(tmp_path)
-    assert loaded.labels == cold.labels
-    np.testing.assert_allclose(loaded.weights, cold.weights)
-    warm = fit(examples, previous=loaded)
-    agree = (warm.probabilities(x).argmax(axis=1) == cold.probabilities(x).argmax(axis=1)).mean()
-    assert agree > 0.95
-    other = Classifier(("x", "y", "z"), cold.weights, cold.bias, 1.0)
-    np.testing.assert_allclose(fit(examples, previous=other).weights, cold.weights)
-    with pytest.raises(ConfigError, match="no classifier"):
-        Classifier.load(tmp_path / "missing")
+    first, second = fit(examples), fit(examples)
+    np.testing.assert_array_equal(first.weights, second.weights)
+    np.testing.assert_array_equal(first.bias, second.bias)
+    assert first.temperature == second.temperature
