@@ -1,6 +1,6 @@
 """Speculative dispatch on a traffic mix: how often a guess starts the call, agrees, and saves.
 
-The mix is the default taxonomy's held-out set (``index/heldout/``: 265 prompts over ten
+The mix is the default taxonomy's held-out set (``index/heldout/``: 375 prompts over ten
 routes, with multi-paragraph, pasted-code and non-English prompts). The router is the default
 config's with the speculative rules below added (one keyword list per route, the words a user
 of that route often types) and speculation on for every route. For each prompt: whether a
