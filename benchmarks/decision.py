@@ -4,7 +4,9 @@ An index is rebuilt from CLINC150's train split (151 routes, 15,100 exemplars) w
 encoder; the router is built by the same functions as the app's lifespan. Measured over
 CLINC150 test prompts: the decision's p50/p99 at 1 caller and at 32 concurrent callers (with
 decisions per second), and over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on a served
-``turnout serve``, both at concurrency 1.
+``turnout serve``, both at concurrency 1. The in-process levels run once more with the other
+layout of the encoder on two cores (two workers of one thread each against one worker of two
+threads; the default config's is the first), so the default stays a measured choice.
 
     .venv/bin/python -m benchmarks.decision [--quick]
 """
@@ -16,7 +18,7 @@ import asyncio
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -32,10 +34,14 @@ from service.routing.exemplars import load_exemplars
 from service.routing.index import rebuild
 from service.routing.semantic import open_semantic
 
+# (encoder_workers, encoder_threads) on two cores
+LAYOUTS: Final = ((1, 2), (2, 1))
 
-def _config(index: Path, routes: list[str]) -> str:
+
+def _config(index: Path, routes: list[str], layout: tuple[int, int] | None = None) -> str:
+    workers = f", encoder_workers: {layout[0]}, encoder_threads: {layout[1]}" if layout else ""
     lines = [
-        f"routing: {{index: {index}}}",
+        f"routing: {{index: {index}{workers}}}",
         "providers:",
         "  - name: p",
         "    base_url: http://127.0.0.1:9/v1",
@@ -128,8 +134,18 @@ def main() -> None:
         embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
         rebuild(found, Path(folder) / "index", embedder)
         built = machine(index=Path(folder) / "index")
-        config = _config(Path(folder) / "index", list(found.routes))
-        results = asyncio.run(in_process(config, prompts))
+        index = Path(folder) / "index"
+        config = _config(index, list(found.routes))
+        routing = parse_settings(config.encode(), {}).routing
+        default = (routing.encoder_workers, routing.encoder_threads)
+        results = []
+        for layout in (default, *(other for other in LAYOUTS if other != default)):
+            rows = asyncio.run(in_process(_config(index, list(found.routes), layout), prompts))
+            for row in rows:
+                row.update(encoder_workers=layout[0], encoder_threads=layout[1])
+                if layout != default:
+                    row["kind"] = "layout"
+            results += rows
         (Path(folder) / "turnout.yaml").write_text(config)
         port = free_port()
         argv = ["-m", "service", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]

@@ -278,6 +278,20 @@ def _decision(out: Path) -> list[str]:
             f"At 32 concurrent callers: {busy['per_s']} decisions per second; p99 is "
             f"{busy['p99_ms'] / single['p99_ms']:.1f}x the single caller's.",
         ]
+    layouts = [r for r in rows if r.get("kind") in {"in_process", "layout"}]
+    if any(r["kind"] == "layout" for r in layouts):
+        lines += [
+            "",
+            "The encoder's layout on the two cores, same run (the default config's first):",
+            "",
+            "| workers x threads | callers | decisions/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {r['encoder_workers']} x {r['encoder_threads']} | {r['concurrency']} "
+                f"| {r['per_s']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} |"
+                for r in layouts
+            ),
+        ]
     return lines
 
 

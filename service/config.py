@@ -355,8 +355,10 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
 
     index: str | None = None
     encoder: str | None = None  # default: the built use-m3 encoder
-    encoder_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
-    encoder_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    # One batch at a time on two threads: on 2 cores it beat two one-thread workers for the
+    # whole decision, alone and under 32 callers (`benchmarks/decision.py` measures both).
+    encoder_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    encoder_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
     max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = 256
     neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
