@@ -6,7 +6,7 @@
   whole decision and of the semantic tier. The encoder keeps head and tail within
   ``routing.max_tokens`` (256 by default), so the cost should stop growing past it.
 - **Index size.** `service.routing.knn.build_index`, the index the service builds (exact search
-  up to 8,192 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
+  up to 4,096 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
   (`benchmarks.knn.grow`), 1k to 1M vectors: search p50/p99 (batch 1, k 10, one thread),
   seconds to build (on every core, as ``turnout index rebuild`` builds), and the index's size
   serialized, which is what it holds in memory (the
