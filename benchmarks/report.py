@@ -371,7 +371,7 @@ def _accuracy(out: Path) -> list[str]:
                 )
         table.append(f"| {r['dataset']} | {' | '.join(cells)} | {r['classifier_ece']:.3f} |")
     if matched:
-        levels = rows[-1]["fused"]["at_oos_recall"]
+        levels = next(r["fused"]["at_oos_recall"] for r in rows if "at_oos_recall" in r["fused"])
         table += [
             "",
             "In-scope test accuracy where each decider's threshold gives the same out-of-scope "

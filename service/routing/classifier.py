@@ -2,8 +2,7 @@
 
 A cosine classifier (unit-length inputs, logit scale 20) fitted by full-batch Adam from the
 routes' mean embeddings, optionally on distillation targets (a teacher's softened probabilities
-mixed with the hard labels); it depends only on its inputs, so a build is the same however its
-vectors were reused. A
+mixed with the hard labels); it depends only on its inputs, never on an earlier build. A
 temperature fitted on held-out rows calibrates its confidence, so per-route thresholds mean
 something. It is saved as a small ONNX graph (scale and temperature folded into the weights)
 with a JSON sidecar, and served by onnxruntime. Training needs no torch and takes seconds.
