@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import msgspec
 
 from service.config import load_settings
 from service.routing.encoder import DEFAULT_ENCODER_DIR
@@ -144,6 +145,11 @@ def time_each(call: Callable[[T], object], inputs: Iterable[T]) -> dict[str, flo
         call(item)
         samples.append(time.perf_counter() - started)
     return percentiles_ms(samples)
+
+
+def chat_body(text: str) -> bytes:
+    """A chat completion request for ``model: auto`` with one user turn, as JSON bytes."""
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
 
 
 async def decide_all(

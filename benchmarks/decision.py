@@ -20,9 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
-
-from benchmarks.common import decide_all, emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import chat_body, decide_all, emit, free_port, machine, percentiles_ms, serve
 from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
 from service.app import build_router
@@ -55,10 +53,6 @@ def _config(index: Path, routes: list[str], layout: tuple[int, int] | None = Non
     return "\n".join(lines) + "\n"
 
 
-def _body(text: str) -> bytes:
-    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
-
-
 async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
     """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (so the decision
     cache never answers from the other level), with each tier's own time at 1 caller."""
@@ -67,7 +61,7 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
     router = build_router(
         settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
     )
-    bodies = [_body(prompt) for prompt in prompts]
+    bodies = [chat_body(prompt) for prompt in prompts]
     for body in bodies[-50:]:
         await router.route(body)
     half = (len(bodies) - 50) // 2
@@ -96,7 +90,7 @@ async def over_http(port: int, prompts: list[str]) -> dict[str, Any]:
     health_times: list[float] = []
     health = f"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
     for prompt in prompts:
-        body = _body(prompt)
+        body = chat_body(prompt)
         head = (
             f"POST /v1/route HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"

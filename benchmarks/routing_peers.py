@@ -32,9 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
-
-from benchmarks.common import ROOT, default_index, emit, machine, percentiles_ms
+from benchmarks.common import ROOT, chat_body, default_index, emit, machine, percentiles_ms
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import heldout_rows
 from service.app import build_router
@@ -55,10 +53,6 @@ WARM_UP: Final = 20
 Decision = tuple[str, float, float]  # route, score (peer) or 0.0, seconds
 
 
-def _body(text: str) -> bytes:
-    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
-
-
 async def turnout_decisions(settings: Settings, queries: list[str]) -> list[Decision]:
     """Each query routed by ``settings``' router, built as the app's lifespan builds it."""
     metrics = Metrics()
@@ -66,10 +60,10 @@ async def turnout_decisions(settings: Settings, queries: list[str]) -> list[Deci
         settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
     )
     for query in queries[:WARM_UP]:
-        await router.route(_body(query))
+        await router.route(chat_body(query))
     out = []
     for query in queries:
-        body = _body(query)
+        body = chat_body(query)
         started = time.perf_counter()
         routed = await router.route(body)
         took = time.perf_counter() - started

@@ -22,7 +22,7 @@ from collections import Counter
 
 import msgspec
 
-from benchmarks.common import emit, machine, time_each
+from benchmarks.common import chat_body, emit, machine, time_each
 from benchmarks.data import load_rows
 from service.config import RuleSettings
 from service.http.body import decode_chat
@@ -74,8 +74,7 @@ def rules(
 
 
 def analyzed(text: str) -> RoutingInput:
-    body = msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
-    return analyze(decode_chat(body)[1], Caller("benchmark"))
+    return analyze(decode_chat(chat_body(text))[1], Caller("benchmark"))
 
 
 def main() -> None:

@@ -26,11 +26,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import faiss
-import msgspec
 import numpy as np
 from tokenizers import Tokenizer
 
-from benchmarks.common import decide_all, default_index, emit, machine, percentiles_ms
+from benchmarks.common import chat_body, decide_all, default_index, emit, machine, percentiles_ms
 from benchmarks.data import load_rows
 from benchmarks.knn import corpus, grow
 from service.app import build_router
@@ -49,10 +48,6 @@ if TYPE_CHECKING:
 LENGTHS = (16, 64, 256, 512, 1024, 2048)
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
-
-
-def _body(text: str) -> bytes:
-    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
 
 
 async def _router() -> Router:
@@ -82,12 +77,12 @@ async def by_length(count: int) -> list[dict[str, Any]]:
     tokenizer = Tokenizer.from_file(str(DEFAULT_ENCODER_DIR / "tokenizer.json"))
     router = await _router()
     for text in prompts_of(64, 20, pool[::-1], tokenizer):
-        await router.route(_body(text))
+        await router.route(chat_body(text))
     rows = []
     for tokens in LENGTHS:
         whole, semantic = [], []
         for text in prompts_of(tokens, count, pool, tokenizer):
-            body = _body(text)
+            body = chat_body(text)
             started = time.perf_counter()
             routed = await router.route(body)
             whole.append(time.perf_counter() - started)
@@ -142,10 +137,10 @@ async def by_concurrency(per_level: int) -> list[dict[str, Any]]:
     texts = [row["text"] for row in load_rows("clinc150", split="test")]
     router = await _router()
     for text in texts[-50:]:
-        await router.route(_body(text))
+        await router.route(chat_body(text))
     rows = []
     for level, concurrency in enumerate(CONCURRENCY):
-        bodies = [_body(t) for t in texts[level * per_level : (level + 1) * per_level]]
+        bodies = [chat_body(t) for t in texts[level * per_level : (level + 1) * per_level]]
         samples, _, wall = await decide_all(router, bodies, concurrency)
         rows.append(
             {

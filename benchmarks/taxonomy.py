@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import emit, machine
+from benchmarks.common import chat_body, emit, machine
 from service.app import build_router
 from service.config import Settings, load_settings
 from service.metrics import Metrics
@@ -59,10 +59,6 @@ def kinds(text: str) -> list[str]:
     return found
 
 
-def _body(text: str) -> bytes:
-    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
-
-
 async def route_all(settings: Settings, texts: list[str]) -> list[tuple[str, str]]:
     """The route and tier of each text, decided by ``settings``' router."""
     metrics = Metrics()
@@ -70,7 +66,7 @@ async def route_all(settings: Settings, texts: list[str]) -> list[tuple[str, str
     router = build_router(settings, Catalog(settings), metrics, semantic)
     out = []
     for text in texts:
-        routed = await router.route(_body(text))
+        routed = await router.route(chat_body(text))
         out.append((routed.decision.route or settings.default_route, str(routed.decision.tier)))
     return out
 
