@@ -126,9 +126,9 @@ def main() -> None:
         )
         found = load_exemplars(exemplars)
         embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
-        rebuild(found, Path(folder) / "index", embedder)
-        built = machine(index=Path(folder) / "index")
         index = Path(folder) / "index"
+        rebuild(found, index, embedder)
+        built = machine(index=index)
         config = _config(index, list(found.routes))
         routing = parse_settings(config.encode(), {}).routing
         default = (routing.encoder_workers, routing.encoder_threads)
