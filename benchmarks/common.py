@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import msgspec
 
+from service.app import build_router
 from service.config import load_settings
+from service.metrics import Metrics
+from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR
 from service.routing.index import read_manifest
+from service.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+    from service.config import Settings
     from service.router import Router
 
 T = TypeVar("T")
@@ -145,6 +150,14 @@ def time_each(call: Callable[[T], object], inputs: Iterable[T]) -> dict[str, flo
         call(item)
         samples.append(time.perf_counter() - started)
     return percentiles_ms(samples)
+
+
+async def open_router(settings: Settings) -> Router:
+    """``settings``' router with its semantic tier, built as the app's lifespan builds it."""
+    metrics = Metrics()
+    return build_router(
+        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
+    )
 
 
 def chat_body(text: str) -> bytes:

@@ -26,13 +26,10 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import default_index, emit, machine
+from benchmarks.common import default_index, emit, machine, open_router
 from benchmarks.data import load_rows
-from service.app import build_router
 from service.config import Settings, load_settings
-from service.metrics import Metrics
 from service.policy.catalog import Catalog, Target
-from service.routing.semantic import open_semantic
 
 PREMIUM: Final = "anthropic/claude-sonnet-4-0"
 CHEAPEST: Final = "groq/llama-3.1-8b-instant"
@@ -81,9 +78,8 @@ def price(target: Target, prompt_tokens: int, output_tokens: int) -> float:
 
 
 async def report(settings: Settings, requests: list[tuple[str, str]]) -> dict[str, Any]:
-    metrics = Metrics()
     catalog = Catalog(settings)
-    router = build_router(settings, catalog, metrics, await open_semantic(settings, metrics))
+    router = await open_router(settings)
     premium, cheapest = catalog.targets[PREMIUM], catalog.targets[CHEAPEST]
     totals: Counter[str] = Counter()
     by_route: dict[str, Counter[str]] = defaultdict(Counter)

@@ -20,17 +20,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks.common import chat_body, decide_all, emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import (
+    chat_body,
+    decide_all,
+    emit,
+    free_port,
+    machine,
+    open_router,
+    percentiles_ms,
+    serve,
+)
 from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
-from service.app import build_router
 from service.config import parse_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
 from service.routing.index import rebuild
-from service.routing.semantic import open_semantic
 
 # (encoder_workers, encoder_threads) on two cores
 LAYOUTS: Final = ((1, 2), (2, 1))
@@ -57,10 +62,7 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
     """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (so the decision
     cache never answers from the other level), with each tier's own time at 1 caller."""
     settings = parse_settings(config.encode(), {})
-    metrics = Metrics()
-    router = build_router(
-        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
-    )
+    router = await open_router(settings)
     bodies = [chat_body(prompt) for prompt in prompts]
     for body in bodies[-50:]:
         await router.route(body)

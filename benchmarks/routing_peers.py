@@ -32,17 +32,21 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks.common import ROOT, chat_body, default_index, emit, machine, percentiles_ms
+from benchmarks.common import (
+    ROOT,
+    chat_body,
+    default_index,
+    emit,
+    machine,
+    open_router,
+    percentiles_ms,
+)
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import heldout_rows
-from service.app import build_router
 from service.config import Settings, load_settings, parse_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
 from service.routing.index import read_manifest, rebuild
-from service.routing.semantic import open_semantic
 
 PEER: Final = ROOT / ".peers" / "semantic-router" / "bin" / "python"
 EXEMPLARS: Final = ROOT / "index" / "exemplars"
@@ -55,10 +59,7 @@ Decision = tuple[str, float, float]  # route, score (peer) or 0.0, seconds
 
 async def turnout_decisions(settings: Settings, queries: list[str]) -> list[Decision]:
     """Each query routed by ``settings``' router, built as the app's lifespan builds it."""
-    metrics = Metrics()
-    router = build_router(
-        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
-    )
+    router = await open_router(settings)
     for query in queries[:WARM_UP]:
         await router.route(chat_body(query))
     out = []

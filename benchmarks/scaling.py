@@ -29,16 +29,20 @@ import faiss
 import numpy as np
 from tokenizers import Tokenizer
 
-from benchmarks.common import chat_body, decide_all, default_index, emit, machine, percentiles_ms
+from benchmarks.common import (
+    chat_body,
+    decide_all,
+    default_index,
+    emit,
+    machine,
+    open_router,
+    percentiles_ms,
+)
 from benchmarks.data import load_rows
 from benchmarks.knn import corpus, grow
-from service.app import build_router
 from service.config import load_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR
 from service.routing.knn import build_index
-from service.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,10 +56,7 @@ CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
 
 async def _router() -> Router:
     settings = load_settings(None, {})
-    metrics = Metrics()
-    return build_router(
-        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
-    )
+    return await open_router(settings)
 
 
 def prompts_of(tokens: int, count: int, pool: list[str], tokenizer: Tokenizer) -> list[str]:

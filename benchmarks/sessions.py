@@ -25,14 +25,10 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import default_index, emit, machine
+from benchmarks.common import default_index, emit, machine, open_router
 from benchmarks.data import load_rows
-from service.app import build_router
 from service.config import load_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
 from service.routing.exemplars import load_exemplars, normalized
-from service.routing.semantic import open_semantic
 
 EXEMPLARS: Final = Path(__file__).resolve().parents[1] / "index" / "exemplars"
 ROUTE_OF: Final = {
@@ -53,10 +49,7 @@ def _body(messages: list[dict[str, str]]) -> bytes:
 
 async def measure() -> dict[str, Any]:
     settings = load_settings(None, {})
-    metrics = Metrics()
-    router = build_router(
-        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
-    )
+    router = await open_router(settings)
     shipped = {normalized(exemplar.text) for exemplar in load_exemplars(EXEMPLARS).exemplars}
     switched = moved = clean = right_first = right_with = right_alone = with_context = 0
     conversations = load_rows("mt_bench")

@@ -18,13 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from benchmarks.common import default_index, emit, machine, percentiles_ms
+from benchmarks.common import default_index, emit, machine, open_router, percentiles_ms
 from benchmarks.taxonomy import heldout_rows
-from service.app import build_router
 from service.config import RuleSettings, Settings, load_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
-from service.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
     from service.router import Routed
@@ -53,10 +49,7 @@ def speculative(settings: Settings) -> Settings:
 
 
 async def measure(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    metrics = Metrics()
-    router = build_router(
-        settings, Catalog(settings), metrics, await open_semantic(settings, metrics)
-    )
+    router = await open_router(settings)
     guessed = agreed = 0
     ahead: list[float] = []
     for row in rows:

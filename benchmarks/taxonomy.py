@@ -23,12 +23,8 @@ from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import chat_body, emit, machine
-from service.app import build_router
+from benchmarks.common import chat_body, emit, machine, open_router
 from service.config import Settings, load_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
-from service.routing.semantic import open_semantic
 
 HELDOUT: Final = Path(__file__).resolve().parents[1] / "index" / "heldout"
 _CODE: Final = re.compile(r"[{}();=<>]|\bdef |\bfn |\bSELECT\b|```|^\s{2,}\S", re.MULTILINE)
@@ -61,9 +57,7 @@ def kinds(text: str) -> list[str]:
 
 async def route_all(settings: Settings, texts: list[str]) -> list[tuple[str, str]]:
     """The route and tier of each text, decided by ``settings``' router."""
-    metrics = Metrics()
-    semantic = await open_semantic(settings, metrics)
-    router = build_router(settings, Catalog(settings), metrics, semantic)
+    router = await open_router(settings)
     out = []
     for text in texts:
         routed = await router.route(chat_body(text))
