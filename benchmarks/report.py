@@ -174,6 +174,23 @@ def _cache(out: Path) -> list[str]:
     return lines
 
 
+def _rebuild(_: Path) -> list[str]:
+    rows = latest("rebuild", lambda r: r.get("kind"))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.rebuild`."]
+    table = ["| build | exemplars | seconds | embedded | reused |", "|---|---:|---:|---:|---:|"]
+    table += [
+        f"| {r['kind']} | {r['exemplars']} | {r['seconds']} | {r['embedded']} | {r['reused']} |"
+        for r in rows
+    ]
+    return [
+        "`turnout index rebuild` on CLINC150's train split, from an empty folder and then with one "
+        f"exemplar changed; peak RSS {rows[-1]['peak_rss_mb']} MB. Measured on {_where(rows[-1])}.",
+        "",
+        *table,
+    ]
+
+
 def _speculation(_: Path) -> list[str]:
     rows = latest("speculation")
     if not rows:
@@ -534,6 +551,7 @@ SECTIONS: Final = (
     ("Fast path: the rules tier", _rules),
     ("Cost: a traffic mix routed by the default config", _cost),
     ("Decision cache", _cache),
+    ("Index rebuild", _rebuild),
     ("Speculative dispatch", _speculation),
     ("Proxy overhead against concurrency", _proxy),
     ("Scaling: prompt length, index size, concurrency", _scaling),

@@ -33,6 +33,7 @@ FULL: Final = (
     ("decision", (), 600),
     ("proxy_overhead", (), 600),
     ("knn", (), 900),
+    ("rebuild", (), 300),
     ("scaling", (), 1800),
     ("encoder", (), 600),
     ("classifier", (), 1800),
