@@ -2,8 +2,11 @@
 
 Served encoder ``use-m3``. The classifier is the one ``turnout index rebuild`` trains: a softmax
 regression over ``use-m3`` embeddings fitted to the labels and calibrated by a temperature fitted
-on the validation split. kNN: 10 nearest training rows, similarity-weighted votes. Fusion: the
-mean of kNN's vote shares and the classifier's probabilities (what the service decides with).
+on the validation split. kNN: the service's, 10 nearest training rows (exact search),
+similarity-weighted votes. Fusion: the service's (`service.routing.knn.fuse`), the mean of kNN's
+vote shares and the classifier's probabilities, times the nearest training row's similarity
+squared; ``fused_unscaled`` leaves that factor out. Every other decider's confidence is scaled
+by the same factor, so a threshold on any of them rejects unfamiliar prompts alike.
 For comparison, the teacher is a softmax regression over both encoders' views (``use-m3`` and
 ``minilm-l6`` embeddings side by side), and the distilled student, a softmax regression over
 ``use-m3`` alone like the classifier, is trained on the teacher's softened probabilities
@@ -42,6 +45,8 @@ from service.routing.classifier import (
     fit,
 )
 from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
+from service.routing.index import NEIGHBOURS
+from service.routing.knn import KnnRouter, Neighbours, build_index, familiarity, fuse
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -50,7 +55,7 @@ if TYPE_CHECKING:
 
 OUT_OF_SCOPE = "oos"
 MATCHED_RECALLS = (0.7, 0.8, 0.9)
-DECIDERS = ("knn", "classifier", "fused", "distilled", "teacher")
+DECIDERS = ("knn", "classifier", "fused", "fused_unscaled", "distilled", "teacher")
 
 
 def _embed(embedder: OnnxEmbedder, texts: list[str]) -> Floats:
@@ -75,15 +80,14 @@ def _splits(name: str, quick: bool) -> list[dict[str, Any]]:
     return rows[::8] if quick else rows
 
 
-def _knn(train_x: Floats, train_y: npt.NDArray[np.int64], x: Floats, classes: int) -> Floats:
-    sims = x @ train_x.T
-    top = np.argpartition(-sims, 10, axis=1)[:, :10]
-    votes = np.zeros((len(x), classes), dtype=np.float32)
-    rows = np.arange(len(x))
-    for j in range(10):
-        np.add.at(votes, (rows, train_y[top[:, j]]), np.maximum(sims[rows, top[:, j]], 0))
-    votes /= np.maximum(votes.sum(axis=1, keepdims=True), 1e-9)
-    return votes
+def _knn(
+    train_x: Floats, train_y: npt.NDArray[np.int64], x: Floats, classes: int
+) -> tuple[Neighbours, Floats]:
+    """The service's kNN over the training rows (exact search): neighbours and vote shares."""
+    routes = tuple(str(i) for i in range(classes))
+    knn = KnnRouter(build_index(train_x, exact=True), train_y, routes)
+    found = knn.neighbours(x, NEIGHBOURS)
+    return found, knn.votes(found)
 
 
 def _score(
@@ -153,12 +157,15 @@ def evaluate(name: str, encoders: dict[str, OnnxEmbedder], quick: bool) -> dict[
     probs: dict[str, dict[str, Floats]] = {decider: {} for decider in DECIDERS}
     for part in ("val", "test"):
         rows_of = split == part
-        knn = _knn(served[train_mask], y[train_mask], served[rows_of], len(names))
-        probs["knn"][part] = knn
-        probs["classifier"][part] = classifier.probabilities(served[rows_of])
-        probs["fused"][part] = ((knn + probs["classifier"][part]) / 2).astype(np.float32)
-        probs["distilled"][part] = student.probabilities(served[rows_of])
-        probs["teacher"][part] = teacher.probabilities(both[rows_of])
+        found, votes = _knn(served[train_mask], y[train_mask], served[rows_of], len(names))
+        familiar = familiarity(found)
+        scores = classifier.probabilities(served[rows_of])
+        probs["knn"][part] = votes * familiar
+        probs["classifier"][part] = scores * familiar
+        probs["fused"][part] = fuse(found, votes, scores)
+        probs["fused_unscaled"][part] = ((votes + scores) / 2).astype(np.float32)
+        probs["distilled"][part] = student.probabilities(served[rows_of]) * familiar
+        probs["teacher"][part] = teacher.probabilities(both[rows_of]) * familiar
     oos = index.get(OUT_OF_SCOPE)
     result: dict[str, Any] = {"dataset": name, "classes": len(names), "rows": len(rows)}
     test_y = y[split == "test"]
@@ -169,7 +176,7 @@ def evaluate(name: str, encoders: dict[str, OnnxEmbedder], quick: bool) -> dict[
             result[decider]["oos_recall"] = round(recall, 4)
             result[decider]["at_oos_recall"] = _at_recall(parts["test"], test_y, oos)
     result["classifier_ece"] = round(
-        expected_calibration_error(probs["classifier"]["test"], test_y), 4
+        expected_calibration_error(classifier.probabilities(served[split == "test"]), test_y), 4
     )
     result["temperature"] = round(classifier.temperature, 3)
     result["embed_s"] = round(embed_s, 1)

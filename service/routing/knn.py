@@ -11,6 +11,14 @@ probed) found only 96-97% of them, and was faster only up to about 20k vectors; 
 under a millisecond at a million vectors (``benchmarks/scaling.py``), which takes minutes to
 build.
 Vectors are unit length, so inner product is cosine similarity.
+
+The fused route score (`fuse`) is the mean of the vote shares and the classifier's
+probabilities, scaled by the nearest exemplar's similarity squared. Shares and probabilities are
+relative: a prompt unlike every exemplar can still give one route all the votes and most of the
+probability. The nearest similarity says how familiar the prompt is, so a threshold on the fused
+score rejects it. On CLINC150 (``benchmarks/classifier.py``), the fused decision's in-scope
+accuracy at test out-of-scope recall 0.8 rose from 0.879 to 0.916 with the square (0.909 with
+the similarity itself; the square was also best on the val split, 0.928 against 0.924).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ EXACT_LIMIT: Final = 4096
 HNSW_M: Final = 32
 HNSW_EF_CONSTRUCTION: Final = 128
 HNSW_EF_SEARCH: Final = 64
+FAMILIARITY_POWER: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +94,23 @@ class KnnRouter:
             votes, totals, out=np.zeros_like(votes), where=totals > 0
         )
         return shares
+
+
+def familiarity(found: Neighbours) -> npt.NDArray[np.float32]:
+    """``(n, 1)``: the nearest similarity (at least 0) to the power `FAMILIARITY_POWER`."""
+    nearest: npt.NDArray[np.float32] = (
+        np.maximum(found.similarities[:, :1], 0.0) ** FAMILIARITY_POWER
+    ).astype(np.float32)
+    return nearest
+
+
+def fuse(
+    found: Neighbours, votes: npt.NDArray[np.float32], probabilities: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Fused route scores ``(n, routes)`` from kNN ``votes`` and classifier ``probabilities``.
+
+    The mean of the two, times the prompt's `familiarity` (see the module's docstring); the
+    best route is the same either way.
+    """
+    fused: npt.NDArray[np.float32] = np.multiply(votes + probabilities, familiarity(found) / 2)
+    return fused

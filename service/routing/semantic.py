@@ -1,14 +1,15 @@
 """The semantic tier: embed the prompt, find its nearest exemplars, ask the classifier, fuse.
 
 The fused score of a route is the mean of its share of the 10 nearest exemplars' similarity and
-the calibrated classifier's probability. A short follow-up in a conversation is embedded with the
-previous user turn (`service.routing.analyze`), and the two embeddings are mixed, the follow-up
-weighing as much as its context. The best route wins if its score clears the route's
-threshold (fitted by ``turnout index rebuild``); otherwise the request goes to the default route,
-and the decision says which route came closest. A near-duplicate of a recent prompt reuses its
-decision through the L1 cache (`service.routing.cache`). The embedding runs through the shared
-`MicroBatcher`; the kNN search and the classifier run inline (microseconds to half a
-millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
+the calibrated classifier's probability, scaled by how familiar the prompt is: the nearest
+exemplar's similarity, squared (`service.routing.knn.fuse`). A short follow-up in a
+conversation is embedded with the previous user turn (`service.routing.analyze`), and the two
+embeddings are mixed, the follow-up weighing as much as its context. The best route wins if its
+score clears the route's threshold (fitted by ``turnout index rebuild``); otherwise the request
+goes to the default route, and the decision says which route came closest. A near-duplicate of a
+recent prompt reuses its decision through the L1 cache (`service.routing.cache`). The embedding
+runs through the shared `MicroBatcher`; the kNN search and the classifier run inline
+(microseconds to half a millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from service.routing.decision import MS, Evidence, Neighbour, RouteMatch, Tier
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.focus import FocusedEmbedder, mix
 from service.routing.index import read_manifest
-from service.routing.knn import KnnRouter
+from service.routing.knn import KnnRouter, fuse
 from service.routing.shared_cache import SharedDecisionCache
 from service.state.redis import RedisState
 
@@ -99,9 +100,7 @@ class SemanticIndex:
         """Fused route scores ``(routes,)`` for one embedding, and its nearest exemplars."""
         query = vector.reshape(1, -1)
         found = self.knn.neighbours(query, neighbours)
-        fused: npt.NDArray[np.float32] = (
-            self.knn.votes(found)[0] + self.classifier.probabilities(query)[0]
-        ) / 2
+        fused = fuse(found, self.knn.votes(found), self.classifier.probabilities(query))[0]
         shown = tuple(
             Neighbour(self.texts[i], self.routes[self.knn.labels[i]], round(float(s), 4))
             for s, i in zip(found.similarities[0][:SHOWN], found.ids[0][:SHOWN], strict=True)

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 
 from service.routing.encoder import HashEmbedder
-from service.routing.knn import EXACT_LIMIT, KnnRouter, Neighbours, build_index
+from service.routing.knn import EXACT_LIMIT, KnnRouter, Neighbours, build_index, fuse
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -56,3 +56,17 @@ def test_votes_ignore_missing_slots_and_negative_similarity() -> None:
     np.testing.assert_allclose(knn.votes(found), [[0.0, 1.0]])
     nothing = Neighbours(np.array([[-0.2]], dtype=np.float32), np.array([[0]], dtype=np.int64))
     np.testing.assert_allclose(knn.votes(nothing), [[0.0, 0.0]])
+
+
+def test_fused_scores_fall_with_the_nearest_similarity() -> None:
+    """Votes and probabilities alike, a prompt far from every exemplar is less sure."""
+    votes = np.array([[0.9, 0.1], [0.9, 0.1]], dtype=np.float32)
+    probabilities = np.array([[0.7, 0.3], [0.7, 0.3]], dtype=np.float32)
+    ids = np.array([[0, 1], [0, 1]], dtype=np.int64)
+    found = Neighbours(np.array([[0.9, 0.8], [0.5, 0.4]], dtype=np.float32), ids)
+    fused = fuse(found, votes, probabilities)
+    np.testing.assert_allclose(fused[0], [0.8 * 0.81, 0.2 * 0.81], rtol=1e-5)
+    np.testing.assert_allclose(fused[1], [0.8 * 0.25, 0.2 * 0.25], rtol=1e-5)
+    assert (fused.argmax(axis=1) == 0).all()
+    opposite = Neighbours(np.array([[-0.3, -0.4]], dtype=np.float32), ids[:1])
+    np.testing.assert_allclose(fuse(opposite, votes[:1], probabilities[:1]), [[0.0, 0.0]])
