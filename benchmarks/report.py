@@ -392,9 +392,14 @@ def _accuracy(out: Path) -> list[str]:
         table += [
             "",
             "In-scope test accuracy where each decider's threshold gives the same out-of-scope "
-            "recall on test (a comparison of the deciders' curves, not an operating point):",
+            "recall on test (a comparison of the deciders' curves, not an operating point), and "
+            "with no threshold (each decider's ceiling):",
             "",
-            f"| dataset | decider | {' | '.join(f'recall {level}' for level in levels)} |",
+            "| dataset | decider | "
+            + " | ".join(
+                "no threshold" if level == "none" else f"recall {level}" for level in levels
+            )
+            + " |",
             f"|---|---|{'---:|' * len(levels)}",
             *matched,
         ]
@@ -402,7 +407,9 @@ def _accuracy(out: Path) -> list[str]:
         _save(figure, out, "accuracy.png"),
         "",
         "Per dataset, by decider: kNN alone, the classifier alone (as `turnout index rebuild` "
-        "trains it), their fusion (what the service decides with), and for comparison a "
+        "trains it), their fusion (what the service decides with: scaled by the nearest "
+        "exemplar's similarity squared, as every decider's confidence here is), the fusion "
+        "without that factor (`fused_unscaled`), and for comparison a "
         "student distilled from a two-encoder teacher, and that teacher; see "
         f"`benchmarks/classifier.py`. Measured on {_where(rows[-1])}.",
         "",
