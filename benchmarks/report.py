@@ -17,6 +17,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
+from benchmarks.classifier import DECIDERS
 from benchmarks.common import RESULTS, ROOT
 
 if TYPE_CHECKING:
@@ -355,7 +356,7 @@ def _accuracy(out: Path) -> list[str]:
     rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
     if not rows:
         return ["No result: `.venv/bin/python -m benchmarks.classifier`."]
-    deciders = [d for d in ("knn", "classifier", "fused", "distilled", "teacher") if d in rows[-1]]
+    deciders = [d for d in DECIDERS if d in rows[-1]]
     figure, axis = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / len(deciders)
     for i, decider in enumerate(deciders):
