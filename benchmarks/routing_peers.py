@@ -10,7 +10,9 @@ they decide. Each gets the same exemplars and routes the same queries one at a t
   held-out part of the exemplars, ``default_route: oos``); it never sees the val split.
   ``semantic-router`` is scored twice: its top route as is, and with a score threshold fitted on
   val (the one with the best in-scope accuracy at out-of-scope recall of at least 0.8, as
-  `benchmarks.classifier` does) below which a query goes to ``oos``.
+  `benchmarks.classifier` does) below which a query goes to ``oos``. turnout also routes the
+  test split with a seeded sample of 10 and of 30 training rows per route as its exemplars (a
+  route set as small as users bring); those rows have no peer beside them.
 - ``taxonomy``: the default taxonomy's exemplars (``index/exemplars``) and held-out prompts
   (``index/heldout``); turnout is the default config's router (rules, then the semantic tier),
   ``semantic-router`` its top route (``general`` has exemplars of its own).
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import subprocess
 import tempfile
 import time
@@ -53,6 +56,7 @@ EXEMPLARS: Final = ROOT / "index" / "exemplars"
 OUT_OF_SCOPE: Final = "oos"
 MIN_OOS_RECALL: Final = 0.8
 WARM_UP: Final = 20
+SMALL_ROUTE_SETS: Final = (10, 30)  # exemplars per route, for users who bring a few
 
 Decision = tuple[str, float, float]  # route, score (peer) or 0.0, seconds
 
@@ -133,6 +137,47 @@ def _row(
     return row
 
 
+def _sample(rows: list[dict[str, Any]], per_route: int) -> list[dict[str, Any]]:
+    """A seeded sample of ``per_route`` rows of each label (all of a smaller label's)."""
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    rng = random.Random(0)
+    return [
+        row
+        for label in sorted(by_label)
+        for row in rng.sample(by_label[label], min(per_route, len(by_label[label])))
+    ]
+
+
+def _turnout_on_clinc(
+    train: list[dict[str, Any]], test: list[dict[str, Any]], folder: Path
+) -> tuple[list[Decision], str]:
+    """turnout's decisions on ``test`` with an index of ``train`` built in ``folder``."""
+    folder.mkdir()
+    exemplars = folder / "clinc150.jsonl"
+    exemplars.write_text(
+        "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
+    )
+    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+    built = rebuild(load_exemplars(exemplars), folder / "index", embedder)
+    config = "\n".join(
+        [
+            f"routing: {{index: {folder / 'index'}}}",
+            "providers:",
+            "  - name: p",
+            "    base_url: http://127.0.0.1:9/v1",
+            "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
+            "routes:",
+            *[f'  - {{name: "{route}", targets: [p/m]}}' for route in built.routes],
+            f"default_route: {OUT_OF_SCOPE}",
+        ]
+    )
+    settings = parse_settings(config.encode(), {})
+    decided = asyncio.run(turnout_decisions(settings, [r["text"] for r in test]))
+    return decided, built.build_id
+
+
 def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
     rows = load_rows("clinc150")
     step = 8 if quick else 1
@@ -142,27 +187,8 @@ def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
     routes: dict[str, list[str]] = {}
     for row in train:
         routes.setdefault(row["label"], []).append(row["text"])
-    exemplars = folder / "clinc150.jsonl"
-    exemplars.write_text(
-        "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
-    )
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
-    built = rebuild(load_exemplars(exemplars), folder / "clinc150-index", embedder)
-    config = "\n".join(
-        [
-            f"routing: {{index: {folder / 'clinc150-index'}}}",
-            "providers:",
-            "  - name: p",
-            "    base_url: http://127.0.0.1:9/v1",
-            "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
-            "routes:",
-            *[f'  - {{name: "{route}", targets: [p/m]}}' for route in sorted(routes)],
-            f"default_route: {OUT_OF_SCOPE}",
-        ]
-    )
-    settings = parse_settings(config.encode(), {})
     queries, labels = [r["text"] for r in test], [r["label"] for r in test]
-    ours = asyncio.run(turnout_decisions(settings, queries))
+    ours, build_id = _turnout_on_clinc(train, test, folder / "all")
     found = [_row("turnout", "clinc150", [d[0] for d in ours], labels, [d[2] for d in ours])]
     theirs = peer_decisions(routes, [r["text"] for r in val] + queries)
     decisions: list[Decision] = [(d[0], d[1], d[2]) for d in theirs["decisions"]]
@@ -176,7 +202,15 @@ def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
     with_threshold = [route if score >= fitted else OUT_OF_SCOPE for route, score, _ in on_test]
     row = _row(f"semantic-router {version}", "clinc150", with_threshold, labels, took)
     found.append(row | {"threshold": fitted, "index_s": round(theirs["index_s"], 1)})
-    return [row | {"build_id": built.build_id} for row in found]
+    found = [row | {"build_id": build_id} for row in found]
+    for per_route in SMALL_ROUTE_SETS:
+        few, few_id = _turnout_on_clinc(_sample(train, per_route), test, folder / str(per_route))
+        dataset = f"clinc150, {per_route} per route"
+        found.append(
+            _row("turnout", dataset, [d[0] for d in few], labels, [d[2] for d in few])
+            | {"build_id": few_id}
+        )
+    return found
 
 
 def taxonomy() -> list[dict[str, Any]]:
