@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from service.config import ClientSettings, RuleSettings, Settings, parse_settings
+from service.config import ClientSettings, RuleSettings, Settings, load_settings, parse_settings
 from service.errors import AllProvidersFailed, ConfigError, ModelNotFound, NoCapableModel
 from service.http.body import decode_chat
 from service.policy.caller import Caller
@@ -64,6 +64,24 @@ def test_regex_rules_and_config_order_is_priority() -> None:
     second = tier.match(inp("a query please"))
     assert second is not None
     assert second.route == "two"
+
+
+def test_the_shipped_rules_route_an_arrow_to_a_language_and_spare_code() -> None:
+    tier = RuleTier(list(load_settings(None, {}).rules))
+    for text in (
+        "高等法院诉讼是关于什么的  -> en",
+        "Où est la gare ? → English",
+        "Translate → German: the meeting moved to Tuesday",
+    ):
+        found = tier.match(inp(text))
+        assert found is not None, text
+        assert found.route == "translation"
+    for text in (
+        "def name(user) -> str:\n    return user.name",
+        "fn parse(input: &str) -> Result<Config, Error>",
+        "map each key -> entry, then sort",
+    ):
+        assert tier.match(inp(text)) is None, text
 
 
 def test_match_scope_last_user_or_any_message() -> None:
