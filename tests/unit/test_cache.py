@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from service.routing.cache import MemoryDecisionCache, polarity_terms
 from service.routing.decision import RouteMatch, Tier
 from service.routing.encoder import HashEmbedder
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 MATCH = RouteMatch("security", Tier.SEMANTIC, 0.9, "test")
 
@@ -69,3 +74,28 @@ def test_capacity_and_scopes_are_bounded() -> None:
         cache.put(scope, "tenant", rows[3], "t", MATCH)
     assert cache.get("s", "tenant", rows[2], "text 2")[1] == "miss"  # the oldest scope made room
     assert cache.get("d", "tenant", rows[3], "t")[1] == "hit"
+
+
+def _unit(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    unit: npt.NDArray[np.float32] = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(
+        np.float32
+    )
+    return unit
+
+
+def test_a_full_ring_finds_the_nearest_entry_a_scan_of_every_entry_finds() -> None:
+    """The code shortlist keeps the best entry, whatever other tenants hold."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((300, 64))
+    stored = _unit(np.repeat(centres, 10, axis=0) + 0.04 * rng.standard_normal((3000, 64)))
+    queries = _unit(centres[:200] + 0.04 * rng.standard_normal((200, 64)))
+    cache = MemoryDecisionCache(capacity=8192, ttl_s=60, threshold=0.85)
+    for vector in stored:
+        cache.put("s", "tenant", vector, "same text", MATCH)
+    for vector in queries:  # another tenant's exact copies of every query come nearest
+        cache.put("s", "other", vector, "same text", MATCH)
+    for vector in queries:
+        hit, outcome = cache.get("s", "tenant", vector, "same text")
+        assert outcome == "hit"
+        assert hit is not None
+        assert abs(hit.similarity - float((stored @ vector).max())) < 1e-5
