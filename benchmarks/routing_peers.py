@@ -12,7 +12,8 @@ they decide. Each gets the same exemplars and routes the same queries one at a t
   val (the one with the best in-scope accuracy at out-of-scope recall of at least 0.8, as
   `benchmarks.classifier` does) below which a query goes to ``oos``. turnout also routes the
   test split with a seeded sample of 10 and of 30 training rows per route as its exemplars (a
-  route set as small as users bring); those rows have no peer beside them.
+  route set as small as users bring), and routes val and test with the thresholds at the 1st,
+  2nd, 3rd and 5th percentile (``--threshold-percentile``); those rows have no peer beside them.
 - ``taxonomy``: the default taxonomy's exemplars (``index/exemplars``) and held-out prompts
   (``index/heldout``); turnout is the default config's router (rules, then the semantic tier),
   ``semantic-router`` its top route (``general`` has exemplars of its own).
@@ -49,7 +50,7 @@ from benchmarks.taxonomy import heldout_rows
 from service.config import Settings, load_settings, parse_settings
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
-from service.routing.index import read_manifest, rebuild
+from service.routing.index import THRESHOLD_PERCENTILE, read_manifest, rebuild
 
 PEER: Final = ROOT / ".peers" / "semantic-router" / "bin" / "python"
 EXEMPLARS: Final = ROOT / "index" / "exemplars"
@@ -57,6 +58,7 @@ OUT_OF_SCOPE: Final = "oos"
 MIN_OOS_RECALL: Final = 0.8
 WARM_UP: Final = 20
 SMALL_ROUTE_SETS: Final = (10, 30)  # exemplars per route, for users who bring a few
+THRESHOLD_SWEEP: Final = (1, 2, 3, 5)  # turnout index rebuild --threshold-percentile
 
 Decision = tuple[str, float, float]  # route, score (peer) or 0.0, seconds
 
@@ -150,17 +152,18 @@ def _sample(rows: list[dict[str, Any]], per_route: int) -> list[dict[str, Any]]:
     ]
 
 
-def _turnout_on_clinc(
-    train: list[dict[str, Any]], test: list[dict[str, Any]], folder: Path
-) -> tuple[list[Decision], str]:
-    """turnout's decisions on ``test`` with an index of ``train`` built in ``folder``."""
-    folder.mkdir()
+def _clinc_router(
+    train: list[dict[str, Any]], folder: Path, percentile: float = THRESHOLD_PERCENTILE
+) -> tuple[Settings, str]:
+    """Settings routing by an index of ``train`` built in ``folder`` (reusing the vectors of a
+    build there), and the build id."""
+    folder.mkdir(exist_ok=True)
     exemplars = folder / "clinc150.jsonl"
     exemplars.write_text(
         "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
     )
     embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
-    built = rebuild(load_exemplars(exemplars), folder / "index", embedder)
+    built = rebuild(load_exemplars(exemplars), folder / "index", embedder, percentile=percentile)
     config = "\n".join(
         [
             f"routing: {{index: {folder / 'index'}}}",
@@ -173,9 +176,16 @@ def _turnout_on_clinc(
             f"default_route: {OUT_OF_SCOPE}",
         ]
     )
-    settings = parse_settings(config.encode(), {})
-    decided = asyncio.run(turnout_decisions(settings, [r["text"] for r in test]))
-    return decided, built.build_id
+    return parse_settings(config.encode(), {}), built.build_id
+
+
+def _turnout_row(
+    dataset: str, settings: Settings, build_id: str, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    decided = asyncio.run(turnout_decisions(settings, [r["text"] for r in rows]))
+    labels = [r["label"] for r in rows]
+    took = [d[2] for d in decided]
+    return _row("turnout", dataset, [d[0] for d in decided], labels, took) | {"build_id": build_id}
 
 
 def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
@@ -188,28 +198,35 @@ def clinc150(quick: bool, folder: Path) -> list[dict[str, Any]]:
     for row in train:
         routes.setdefault(row["label"], []).append(row["text"])
     queries, labels = [r["text"] for r in test], [r["label"] for r in test]
-    ours, build_id = _turnout_on_clinc(train, test, folder / "all")
-    found = [_row("turnout", "clinc150", [d[0] for d in ours], labels, [d[2] for d in ours])]
+    settings, build_id = _clinc_router(train, folder / "all")
+    found = [_turnout_row("clinc150", settings, build_id, test)]
     theirs = peer_decisions(routes, [r["text"] for r in val] + queries)
     decisions: list[Decision] = [(d[0], d[1], d[2]) for d in theirs["decisions"]]
     fitted = fitted_threshold(decisions[: len(val)], [r["label"] for r in val])
     on_test = decisions[len(val) :]
     took = [d[2] for d in on_test]
     version = theirs["version"]
-    found.append(
-        _row(f"semantic-router {version}", "clinc150", [d[0] for d in on_test], labels, took)
-    )
-    with_threshold = [route if score >= fitted else OUT_OF_SCOPE for route, score, _ in on_test]
-    row = _row(f"semantic-router {version}", "clinc150", with_threshold, labels, took)
-    found.append(row | {"threshold": fitted, "index_s": round(theirs["index_s"], 1)})
-    found = [row | {"build_id": build_id} for row in found]
-    for per_route in SMALL_ROUTE_SETS:
-        few, few_id = _turnout_on_clinc(_sample(train, per_route), test, folder / str(per_route))
-        dataset = f"clinc150, {per_route} per route"
-        found.append(
-            _row("turnout", dataset, [d[0] for d in few], labels, [d[2] for d in few])
-            | {"build_id": few_id}
+    peer = [
+        _row(f"semantic-router {version}", "clinc150", [d[0] for d in on_test], labels, took),
+        _row(
+            f"semantic-router {version}",
+            "clinc150",
+            [route if score >= fitted else OUT_OF_SCOPE for route, score, _ in on_test],
+            labels,
+            took,
         )
+        | {"threshold": fitted, "index_s": round(theirs["index_s"], 1)},
+    ]
+    found += [row | {"build_id": build_id} for row in peer]
+    for per_route in SMALL_ROUTE_SETS:
+        few, few_id = _clinc_router(_sample(train, per_route), folder / str(per_route))
+        found.append(_turnout_row(f"clinc150, {per_route} per route", few, few_id, test))
+    for percentile in THRESHOLD_SWEEP:
+        swept, swept_id = _clinc_router(train, folder / "all", percentile)
+        for split, part in (("val", val), ("test", test)):
+            if (percentile, split) != (THRESHOLD_PERCENTILE, "test"):  # the first row
+                dataset = f"clinc150 {split}, percentile {percentile:g}"
+                found.append(_turnout_row(dataset, swept, swept_id, part))
     return found
 
 

@@ -27,7 +27,7 @@ from service.policy.caller import key_hash
 from service.policy.catalog import Catalog
 from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
 from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from service.routing.index import THRESHOLD_PERCENTILE, rebuild
 from service.routing.semantic import index_settings, open_semantic
 
 if TYPE_CHECKING:
@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--out", type=Path, required=True, help="the build folder")
     rebuild.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER_DIR, help="encoder build")
     rebuild.add_argument(
+        "--threshold-percentile",
+        type=_percentile,
+        default=THRESHOLD_PERCENTILE,
+        metavar="P",
+        help="each route's threshold: this percentile of its correct held-out confidence; "
+        f"higher sends more prompts to the default route (default {THRESHOLD_PERCENTILE})",
+    )
+    rebuild.add_argument(
         "--force", action="store_true", help="rebuild even when the build in --out is up to date"
     )
 
@@ -105,7 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "key":
             return _hash_key()
         if args.command == "index":
-            _rebuild(args.exemplars, args.out, args.encoder, force=args.force)
+            _rebuild(
+                args.exemplars,
+                args.out,
+                args.encoder,
+                force=args.force,
+                percentile=args.threshold_percentile,
+            )
             return 0
         from service.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
 
@@ -126,7 +140,18 @@ def _hash_key() -> int:
     return 0
 
 
-def _rebuild(exemplars: Path, out: Path, encoder: Path, *, force: bool) -> None:
+def _percentile(text: str) -> float:
+    """A threshold percentile from the command line: a number from 0 to 50."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 50:  # a threshold above the median is hardly a threshold
+        raise argparse.ArgumentTypeError(f"not a percentile from 0 to 50: {text!r}")
+    return value
+
+
+def _rebuild(exemplars: Path, out: Path, encoder: Path, *, force: bool, percentile: float) -> None:
     """``turnout index rebuild``: validate, build with a progress bar, print a summary."""
     found = load_exemplars(exemplars)
     embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
@@ -134,7 +159,12 @@ def _rebuild(exemplars: Path, out: Path, encoder: Path, *, force: bool) -> None:
     with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("embedding", total=len(found.exemplars))
         report = rebuild(
-            found, out, embedder, force=force, progress=lambda done: bar.advance(task, done)
+            found,
+            out,
+            embedder,
+            force=force,
+            percentile=percentile,
+            progress=lambda done: bar.advance(task, done),
         )
     if report.up_to_date:
         print(f"index {report.build_id} in {out} is up to date")  # noqa: T201

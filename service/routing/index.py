@@ -61,12 +61,11 @@ class BuildReport:
     up_to_date: bool = False
 
 
-def build_id_of(encoder_sha: str, rows: list[dict[str, str]]) -> str:
-    """The build's identity: the build format, the encoder and every exemplar with its route."""
+def build_id_of(encoder_sha: str, rows: list[dict[str, str]], percentile: float) -> str:
+    """The build's identity: format, encoder, threshold percentile, every exemplar and route."""
     identity = sorted(f"{row['hash']} {row['route']}" for row in rows)
-    return hashlib.sha256("\n".join([BUILD_FORMAT, encoder_sha, *identity]).encode()).hexdigest()[
-        :16
-    ]
+    fields = [BUILD_FORMAT, encoder_sha, f"percentile {percentile:g}", *identity]
+    return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:16]
 
 
 def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[np.bool_]:
@@ -130,33 +129,35 @@ def _embed(
 
 
 def _thresholds(
-    probs: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], routes: tuple[str, ...]
+    probs: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    routes: tuple[str, ...],
+    percentile: float,
 ) -> dict[str, dict[str, float]]:
     """Per route: held-out accuracy, and the confidence below which the route is not trusted.
 
-    The threshold is the 2nd percentile (`THRESHOLD_PERCENTILE`) of the fused confidence of
-    correctly routed held-out rows: a prompt less sure than 98% of them goes to the default.
+    The threshold is a low ``percentile`` (by default the 2nd, `THRESHOLD_PERCENTILE`) of the
+    fused confidence of correctly routed held-out rows: at the 2nd, a prompt less sure than 98%
+    of them goes to the default. A higher percentile sends more prompts to the default route.
     Every route's rows are pooled, unless a route has `MIN_FOR_OWN_THRESHOLD` of its own: a low
     percentile of a few dozen rows is one outlier. On CLINC150 (15 held-out rows per route,
     ``oos`` the default route), the router built this way routes its test split at 0.911
     in-scope accuracy and 0.844 out-of-scope recall (``benchmarks/routing_peers.py``; with 10 and
     30 exemplars per route, 0.811 and 0.666, 0.877 and 0.826). The 2nd percentile is the lowest
-    that kept out-of-scope recall above 0.8 on both the val and the test split: the 1st gave
-    0.927 and 0.85 on val but 0.926 and 0.762 on test; the 3rd and 5th gave 0.894 and 0.882,
-    0.869 and 0.921 on test (a script outside ``benchmarks/`` changing this constant).
+    that kept out-of-scope recall above 0.8 on both the val and the test split (the same
+    benchmark): the 1st gave 0.927 and 0.85 on val but 0.926 and 0.762 on test; the 3rd and 5th
+    gave 0.894 and 0.882, 0.869 and 0.921 on test.
     """
     chosen = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     correct = chosen == labels
-    pooled = (
-        float(np.percentile(confidence[correct], THRESHOLD_PERCENTILE)) if correct.any() else 0.0
-    )
+    pooled = float(np.percentile(confidence[correct], percentile)) if correct.any() else 0.0
     out: dict[str, dict[str, float]] = {}
     for r, route in enumerate(routes):
         rows = labels == r
         right = rows & correct
         own = int(right.sum()) >= MIN_FOR_OWN_THRESHOLD
-        threshold = float(np.percentile(confidence[right], THRESHOLD_PERCENTILE)) if own else pooled
+        threshold = float(np.percentile(confidence[right], percentile)) if own else pooled
         out[route] = {
             "held_out": int(rows.sum()),
             "held_out_accuracy": round(float((chosen[rows] == r).mean()), 4),
@@ -165,17 +166,19 @@ def _thresholds(
     return out
 
 
-def rebuild(
+def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     exemplars: ExemplarSet,
     out: Path,
     embedder: OnnxEmbedder,
     *,
     force: bool = False,
+    percentile: float = THRESHOLD_PERCENTILE,
     progress: Callable[[int], None] = lambda _: None,
 ) -> BuildReport:
     """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``.
 
-    A build in ``out`` with the same build id is left as it is, unless ``force``.
+    A build in ``out`` with the same build id is left as it is, unless ``force``. Each route's
+    threshold is that ``percentile`` of its correct held-out confidence (`_thresholds`).
     """
     started = time.perf_counter()
     routes = exemplars.routes
@@ -187,7 +190,7 @@ def rebuild(
         for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
     ]
     encoder_sha = embedder.sha256
-    build_id = build_id_of(encoder_sha, rows)
+    build_id = build_id_of(encoder_sha, rows, percentile)
     existing = read_manifest(out)
     if not force and existing.get("build_id") == build_id:
         progress(len(texts))
@@ -203,7 +206,7 @@ def rebuild(
     knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
     found = knn.neighbours(vectors[held], NEIGHBOURS)
     fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
-    per_route = _thresholds(fused, labels[held], routes)
+    per_route = _thresholds(fused, labels[held], routes, percentile)
     summary = {
         route: {"exemplars": int((labels == i).sum()), **per_route[route]}
         for i, route in enumerate(routes)
@@ -215,6 +218,7 @@ def rebuild(
         "encoder": {"name": embedder.manifest["name"], "sha256": encoder_sha, "dim": embedder.dim},
         "exemplars": len(texts),
         "neighbours": NEIGHBOURS,
+        "threshold_percentile": percentile,
         "routes": summary,
     }
     _write(out, vectors, rows, classifier, manifest)

@@ -144,3 +144,38 @@ def test_cli_rebuild_prints_a_summary_and_reports_bad_input(
     error = capsys.readouterr().err
     assert f"{bad}:2: not a JSON object" in error
     assert "route 'lonely': 1 exemplar" in error
+
+
+def test_the_threshold_percentile_sets_the_thresholds_and_the_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+
+    def command(percentile: str) -> list[str]:
+        out = tmp_path / f"build-{percentile}"
+        return [
+            "index",
+            "rebuild",
+            "--exemplars",
+            str(source),
+            "--out",
+            str(out),
+            "--threshold-percentile",
+            percentile,
+        ]
+
+    manifests = {}
+    for percentile in ("0", "50"):
+        assert main(command(percentile)) == 0
+        manifests[percentile] = json.loads(
+            (tmp_path / f"build-{percentile}" / "manifest.json").read_text()
+        )
+        assert manifests[percentile]["threshold_percentile"] == float(percentile)
+    low, high = manifests["0"], manifests["50"]
+    assert low["build_id"] != high["build_id"]
+    assert all(high["routes"][r]["threshold"] > low["routes"][r]["threshold"] for r in ROUTES)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(command("80"))
+    assert refused.value.code == 2
+    assert "not a percentile from 0 to 50: '80'" in capsys.readouterr().err
