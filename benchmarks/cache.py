@@ -7,7 +7,7 @@ pair is cached, the second looked up, with the ``use-m3`` encoder, at several th
 shipped threshold must keep the opposites' false-hit rate at zero.
 
 The L1 cache shortlists entries by their sign codes before it takes exact cosines
-(`service.routing.cache`); its recall is measured on real prompts: 4,096 CLINC150 train prompts
+(`turnout.routing.cache`); its recall is measured on real prompts: 4,096 CLINC150 train prompts
 cached, 2,000 of its test prompts looked up at a threshold of 0.85, and for each whose nearest
 cached prompt (by exact cosine over every entry) clears it, whether the lookup found that one.
 
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import redis.asyncio as aioredis
 
-from benchmarks.common import emit, machine, percentiles_ms, time_each
+from benchmarks.common import HOME, emit, machine, percentiles_ms, time_each
 from benchmarks.data import load_rows
-from service.config import CacheSettings
-from service.routing.cache import MemoryDecisionCache
-from service.routing.decision import RouteMatch, Tier
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.shared_cache import SharedDecisionCache
+from turnout.config import CacheSettings
+from turnout.routing.cache import MemoryDecisionCache
+from turnout.routing.decision import RouteMatch, Tier
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.shared_cache import SharedDecisionCache
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -125,7 +125,8 @@ async def shared_latency(
     settings = CacheSettings(shared_timeout_ms=1000)
     cache = SharedDecisionCache(client, settings, dim=dim, config_version="bench")
     for i, vector in enumerate(vectors):
-        await cache.put("s", "tenant", vector, f"prompt {i}", MATCH)
+        cache.put("s", "tenant", vector, f"prompt {i}", MATCH)
+        await cache.flush()
     fresh = np.random.default_rng(1).standard_normal((500, dim)).astype(np.float32)
     fresh /= np.linalg.norm(fresh, axis=1, keepdims=True)
     out = {}
@@ -166,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=256)
+    embedder = OnnxEmbedder(HOME.encoder(), threads=1, max_tokens=256)
     sims = {
         name: [float(np.dot(*embedder.embed([a, b]))) for a, b in pairs]
         for name, pairs in (("paraphrases", PARAPHRASES), ("opposites", OPPOSITES))

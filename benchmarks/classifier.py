@@ -3,7 +3,7 @@
 Served encoder ``use-m3``. The classifier is the one ``turnout index rebuild`` trains: a softmax
 regression over ``use-m3`` embeddings fitted to the labels and calibrated by a temperature fitted
 on the validation split. kNN: the service's, 10 nearest training rows (exact search),
-similarity-weighted votes. Fusion: the service's (`service.routing.knn.fuse`), the mean of kNN's
+similarity-weighted votes. Fusion: the service's (`turnout.routing.knn.fuse`), the mean of kNN's
 vote shares and the classifier's probabilities, times the nearest training row's similarity
 squared; ``fused_unscaled`` leaves that factor out. Every other decider's confidence is scaled
 by the same factor, so a threshold on any of them rejects unfamiliar prompts alike.
@@ -35,19 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.common import emit, machine, time_each
+from benchmarks.common import HOME, emit, machine, time_each
 from benchmarks.data import load_rows
-from service.routing.classifier import (
+from turnout.routing.classifier import OnnxClassifier
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.knn import KnnRouter, Neighbours, build_index, familiarity, fuse
+from turnout.training.classifier import (
     Classifier,
     Examples,
-    OnnxClassifier,
     distillation_targets,
     expected_calibration_error,
     fit,
 )
-from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
-from service.routing.index import NEIGHBOURS
-from service.routing.knn import KnnRouter, Neighbours, build_index, familiarity, fuse
+from turnout.training.index import NEIGHBOURS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="an eighth of each dataset")
     args = parser.parse_args()
     encoders = {
-        name: OnnxEmbedder(ENCODER_BUILDS / name, threads=2, max_tokens=128)
+        name: OnnxEmbedder(HOME.encoder(name), threads=2, max_tokens=128)
         for name in ("use-m3", "minilm-l6")
     }
     results = [evaluate(name, encoders, args.quick) for name in ("clinc150", "snips", "mmlu_pro")]

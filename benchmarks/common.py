@@ -12,26 +12,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 import msgspec
 
-from service.app import build_router
-from service.config import load_settings
-from service.metrics import Metrics
-from service.policy.catalog import Catalog
-from service.routing.encoder import DEFAULT_ENCODER_DIR
-from service.routing.index import read_manifest
-from service.routing.semantic import open_semantic
+from turnout.app import build_router
+from turnout.catalog import Catalog
+from turnout.config import load_settings, process_environ
+from turnout.home import data_home
+from turnout.metrics import Metrics
+from turnout.routing.index import read_manifest
+from turnout.routing.semantic import open_semantic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-    from service.config import Settings
-    from service.router import Router
+    from turnout.config import Settings
+    from turnout.flow.router import Router
 
 T = TypeVar("T")
+HOME: Final = data_home(process_environ())
+"""The data directory whose builds the benchmarks use (`turnout setup` fills it)."""
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -70,7 +72,7 @@ def default_index() -> Path:
 def _encoder_id() -> str:
     """The default encoder's name and the start of its graph's sha256, as built here."""
     try:
-        manifest = json.loads((DEFAULT_ENCODER_DIR / "manifest.json").read_text())
+        manifest = json.loads((HOME.encoder() / "manifest.json").read_text())
     except OSError:
         return "not built"
     return f"{manifest['name']} {manifest['files']['model.onnx'][:12]}"

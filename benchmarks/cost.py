@@ -28,8 +28,8 @@ import msgspec
 
 from benchmarks.common import default_index, emit, machine, open_router
 from benchmarks.data import load_rows
-from service.config import Settings, load_settings
-from service.policy.catalog import Catalog, Target
+from turnout.catalog import Catalog, Target
+from turnout.config import Settings, load_settings
 
 PREMIUM: Final = "anthropic/claude-sonnet-4-0"
 CHEAPEST: Final = "groq/llama-3.1-8b-instant"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.common import (
+    HOME,
     chat_body,
     decide_all,
     emit,
@@ -32,10 +33,10 @@ from benchmarks.common import (
 )
 from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
-from service.config import parse_settings
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from turnout.config import parse_settings
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import rebuild
 
 # (encoder_workers, encoder_threads) on two cores
 LAYOUTS: Final = ((1, 2), (2, 1))
@@ -127,7 +128,7 @@ def main() -> None:
             "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
         )
         found = load_exemplars(exemplars)
-        embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+        embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256)
         index = Path(folder) / "index"
         rebuild(found, index, embedder)
         built = machine(index=index)
@@ -144,7 +145,7 @@ def main() -> None:
             results += rows
         (Path(folder) / "turnout.yaml").write_text(config)
         port = free_port()
-        argv = ["-m", "service", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
+        argv = ["-m", "turnout", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
         with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
             results.append(asyncio.run(over_http(port, prompts[:1000])))
     meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **built}

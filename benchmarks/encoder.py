@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio
 
-from benchmarks.common import emit, machine, percentiles_ms, time_each
+from benchmarks.common import HOME, emit, machine, percentiles_ms, time_each
 from benchmarks.data import load_rows
-from service.routing.batcher import MicroBatcher
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
+from turnout.routing.batcher import MicroBatcher
+from turnout.routing.encoder import OnnxEmbedder
 
 FILLER = (
     "Our service routes each request to the model that suits it best, and we measure "
@@ -35,7 +35,7 @@ def _text_of(embedder: OnnxEmbedder, tokens: int) -> str:
 
 
 def latency(threads: int, prompts: list[str], repeats: int) -> list[dict[str, Any]]:
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=threads, max_tokens=512)
+    embedder = OnnxEmbedder(HOME.encoder(), threads=threads, max_tokens=512)
     rows = []
     for tokens in (16, 64, 256, 512):
         text = _text_of(embedder, tokens)
@@ -74,7 +74,7 @@ async def _load(batcher: MicroBatcher, prompts: list[str], concurrency: int) -> 
 def throughput(prompts: list[str]) -> list[dict[str, Any]]:
     rows = []
     for workers, threads in ((2, 1), (1, 2)):
-        embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=threads, max_tokens=256)
+        embedder = OnnxEmbedder(HOME.encoder(), threads=threads, max_tokens=256)
         for concurrency in (1, 8, 32):
             batcher = MicroBatcher(embedder, workers=workers, max_batch=32)
             result = anyio.run(_load, batcher, prompts, concurrency)

@@ -4,7 +4,7 @@ Accuracy of three simple deciders over each encoder's embeddings, on fixed split
 ``clinc150`` (150 intents; train → test, out-of-scope rows left out), ``snips`` (7 intents;
 train → test) and ``mmlu_pro`` (14 domains; a seeded 70/30 split). Deciders: weighted 10-NN,
 nearest class centroid, and the route classifier's softmax regression
-(`service.routing.classifier.train`).
+(`turnout.training.classifier.train`).
 
 Then MGSM: routes learned from English only (``math`` from GSM8K, ``code`` from MBPP,
 ``knowledge`` from MMLU-Pro, ``questions`` from XQuAD's English questions; centroids), and each
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.common import emit, machine, time_each
+from benchmarks.common import HOME, emit, machine, time_each
 from benchmarks.data import load_rows
-from service.routing import classifier
-from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training import classifier
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -110,7 +110,7 @@ def main() -> None:
     prompts = [r["text"] for r in load_rows("clinc150", split="test")][:500]
     rows = []
     for name in ("use-m3", "minilm-l6"):
-        embedder = OnnxEmbedder(ENCODER_BUILDS / name, threads=1, max_tokens=256)
+        embedder = OnnxEmbedder(HOME.encoder(name), threads=1, max_tokens=256)
         row: dict[str, Any] = {
             "bench": "encoders",
             "encoder": name,

@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from service.demo.upstream import SimulatedUpstream
+from turnout.demo.upstream import SimulatedUpstream
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Vectors are real ``use-m3`` embeddings of prompts from ``../shared/data``, exten
 larger sizes by jittered copies (Gaussian noise, renormalised), so the neighbourhoods keep the
 structure of real text. Queries are held-out prompts. Reports p50/p99 per query (batch 1, k 10),
 HNSW's recall@10 against exact search (at efSearch 32, 64 as served, and 128) and its build
-time; the crossing of exact search over 0.5 ms sets `service.routing.knn.EXACT_LIMIT`. IVF
+time; the crossing of exact search over 0.5 ms sets `turnout.routing.knn.EXACT_LIMIT`. IVF
 (``IndexIVFFlat``, 4·√n lists, 16 probed), the other approximate index FAISS offers without
 compressing vectors, is measured beside HNSW from 10k vectors: recall, latency and build time
 (training included), to back the choice of HNSW.
@@ -22,10 +22,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from benchmarks.common import emit, machine, time_each
+from benchmarks.common import HOME, emit, machine, time_each
 from benchmarks.data import load_rows
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.knn import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.knn import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
 
 
 def corpus(count: int, queries: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -34,7 +34,7 @@ def corpus(count: int, queries: int) -> tuple[np.ndarray[Any, Any], np.ndarray[A
     texts += [r["text"] for r in load_rows("xquad_questions")]
     order = np.random.default_rng(0).permutation(len(texts))
     picked = [texts[i] for i in order[: count + queries]]
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=64)
+    embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=64)
     vectors = np.concatenate(
         [embedder.embed(picked[i : i + 64]) for i in range(0, len(picked), 64)]
     )

@@ -65,7 +65,7 @@ def main() -> None:
         ours.write_text(CONFIG.format(port=upstream))
         router = free_port()
         with serve(
-            ["-m", "service", "serve", "--config", str(ours), "--port", str(router)],
+            ["-m", "turnout", "serve", "--config", str(ours), "--port", str(router)],
             f"http://127.0.0.1:{router}/healthz",
             env={},
         ):

@@ -167,7 +167,7 @@ def main() -> None:
                 f"http://127.0.0.1:{upstream}/",
             ),
             serve(
-                ["-m", "service", "serve", "--config", str(config), "--port", str(router)],
+                ["-m", "turnout", "serve", "--config", str(config), "--port", str(router)],
                 f"http://127.0.0.1:{router}/healthz",
                 env={},
             ),

@@ -1,7 +1,7 @@
 """``turnout index rebuild`` on CLINC150's train split: cold, then with one exemplar changed.
 
 15,100 exemplars over 151 routes (``oos`` included), built the way the command builds them (the
-default encoder on two threads, `service.routing.index.rebuild`): embedding, the classifier,
+default encoder on two threads, `turnout.routing.index.rebuild`): embedding, the classifier,
 thresholds and the FAISS index. The cold build starts from an empty folder; the incremental one
 changes one exemplar's text, so it embeds that one and reuses the rest. Reported: seconds for
 each, the rows embedded and reused, and the peak RSS of this process.
@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import emit, machine
+from benchmarks.common import HOME, emit, machine
 from benchmarks.data import load_rows
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import rebuild
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         for row in load_rows("clinc150")
         if row["split"] == "train"
     ]
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+    embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256)
     results = []
     with tempfile.TemporaryDirectory() as folder:
         exemplars, out = Path(folder) / "exemplars.jsonl", Path(folder) / "index"

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.common import (
+    HOME,
     ROOT,
     chat_body,
     default_index,
@@ -47,13 +48,14 @@ from benchmarks.common import (
 )
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import heldout_rows
-from service.config import Settings, load_settings, parse_settings
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.exemplars import load_exemplars
-from service.routing.index import THRESHOLD_PERCENTILE, read_manifest, rebuild
+from turnout.config import Settings, default_exemplars, load_settings, parse_settings
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.index import read_manifest
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import THRESHOLD_PERCENTILE, rebuild
 
 PEER: Final = ROOT / ".peers" / "semantic-router" / "bin" / "python"
-EXEMPLARS: Final = ROOT / "index" / "exemplars"
+EXEMPLARS: Final = default_exemplars()
 OUT_OF_SCOPE: Final = "oos"
 MIN_OOS_RECALL: Final = 0.8
 WARM_UP: Final = 20
@@ -82,7 +84,7 @@ def peer_decisions(routes: dict[str, list[str]], queries: list[str]) -> dict[str
     """``semantic-router``'s decisions, from its own virtualenv (see the module's docstring)."""
     routing = load_settings(None, {}).routing  # the encoder as turnout's default config runs it
     job = {
-        "encoder": str(DEFAULT_ENCODER_DIR),
+        "encoder": str(HOME.encoder()),
         "threads": routing.encoder_threads,
         "max_tokens": routing.max_tokens,
         "routes": routes,
@@ -162,7 +164,7 @@ def _clinc_router(
     exemplars.write_text(
         "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
     )
-    embedder = OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=2, max_tokens=256)
+    embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256)
     built = rebuild(load_exemplars(exemplars), folder / "index", embedder, percentile=percentile)
     config = "\n".join(
         [

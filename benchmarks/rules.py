@@ -24,12 +24,12 @@ import msgspec
 
 from benchmarks.common import chat_body, emit, machine, time_each
 from benchmarks.data import load_rows
-from service.config import RuleSettings
-from service.http.body import decode_chat
-from service.policy.caller import Caller
-from service.routing.analyze import RoutingInput, analyze
-from service.routing.language import LanguageDetector
-from service.routing.rules import RuleTier
+from turnout.caller import Caller
+from turnout.config import RuleSettings
+from turnout.routing.analyze import RoutingInput, analyze
+from turnout.routing.language import LanguageDetector
+from turnout.routing.rules import RuleTier
+from turnout.wire.chat import decode_chat
 
 PROMPT_CHARS = 2000
 WORD = re.compile(r"[a-z]{5,}")

@@ -5,7 +5,7 @@
   of 16 to 2,048 ``use-m3`` tokens, cut from MMLU-Pro questions joined together. p50/p99 of the
   whole decision and of the semantic tier. The encoder keeps head and tail within
   ``routing.max_tokens`` (256 by default), so the cost should stop growing past it.
-- **Index size.** `service.routing.knn.build_index`, the index the service builds (exact search
+- **Index size.** `turnout.routing.knn.build_index`, the index the service builds (exact search
   up to 4,096 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
   (`benchmarks.knn.grow`), 1k to 1M vectors: search p50/p99 (batch 1, k 10, one thread),
   seconds to build (on every core, as ``turnout index rebuild`` builds), and the index's size
@@ -30,6 +30,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from benchmarks.common import (
+    HOME,
     chat_body,
     decide_all,
     default_index,
@@ -40,14 +41,13 @@ from benchmarks.common import (
 )
 from benchmarks.data import load_rows
 from benchmarks.knn import corpus, grow
-from service.config import load_settings
-from service.routing.encoder import DEFAULT_ENCODER_DIR
-from service.routing.knn import build_index
+from turnout.config import load_settings
+from turnout.routing.knn import build_index
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from service.router import Router
+    from turnout.flow.router import Router
 
 LENGTHS = (16, 64, 256, 512, 1024, 2048)
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -75,7 +75,7 @@ def prompts_of(tokens: int, count: int, pool: list[str], tokenizer: Tokenizer) -
 
 async def by_length(count: int) -> list[dict[str, Any]]:
     pool = [row["text"] for row in load_rows("mmlu_pro")]
-    tokenizer = Tokenizer.from_file(str(DEFAULT_ENCODER_DIR / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(HOME.encoder() / "tokenizer.json"))
     router = await _router()
     for text in prompts_of(64, 20, pool[::-1], tokenizer):
         await router.route(chat_body(text))

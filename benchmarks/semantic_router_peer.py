@@ -2,7 +2,7 @@
 
 This file runs under the peer's own interpreter (``.peers/semantic-router/bin/python``), with
 the repository root on ``PYTHONPATH`` so that it can load turnout's ONNX encoder
-(`service.routing.encoder` needs only numpy, onnxruntime and ``tokenizers``, which
+(`turnout.routing.encoder` needs only numpy, onnxruntime and ``tokenizers``, which
 ``scripts/peers`` installs beside the peer at turnout's versions). Both routers then embed with
 the same weights, the same runtime and the same thread count, and differ only in how they
 decide.
@@ -28,7 +28,7 @@ from semantic_router import Route, __version__
 from semantic_router.encoders import DenseEncoder
 from semantic_router.routers import IndexedRouter
 
-from service.routing.encoder import OnnxEmbedder
+from turnout.routing.encoder import OnnxEmbedder
 
 BATCH = 32
 WARM_UP = 20

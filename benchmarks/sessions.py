@@ -4,12 +4,12 @@ MT-Bench's 80 two-turn conversations (``../shared/data/mt_bench``; the second tu
 first: "Rewrite your previous response...") are routed by the default config turn by turn,
 with the conversation so far in the messages and a placeholder assistant answer between the
 turns. The first turn's first candidate is the session's model; the second turn keeps it when
-that model is still one of its candidates (`service.policy.sessions`), and switches otherwise.
+that model is still one of its candidates (`turnout.policy.sessions`), and switches otherwise.
 Reported: the switch rate with sessions, and how often the second turn's best model would have
 differed without them.
 
 Also: how often the second turn's route is right, read with the first turn as context (a short
-follow-up brings the previous user turn: `service.routing.analyze`) and read alone. The right
+follow-up brings the previous user turn: `turnout.routing.analyze`) and read alone. The right
 route is MT-Bench's category mapped onto the default taxonomy (below), counted only over the
 conversations whose first turn is not one of the shipped exemplars (the context would otherwise
 be an exemplar itself).
@@ -20,17 +20,16 @@ be an exemplar itself).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
 from benchmarks.common import default_index, emit, machine, open_router
 from benchmarks.data import load_rows
-from service.config import load_settings
-from service.routing.exemplars import load_exemplars, normalized
+from turnout.config import default_exemplars, load_settings
+from turnout.training.exemplars import load_exemplars, normalized
 
-EXEMPLARS: Final = Path(__file__).resolve().parents[1] / "index" / "exemplars"
+EXEMPLARS: Final = default_exemplars()
 ROUTE_OF: Final = {
     "writing": "creative_writing",
     "roleplay": "creative_writing",

@@ -14,16 +14,14 @@ sent upstream: the benchmark measures the decision side only.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 
 from benchmarks.common import default_index, emit, machine, open_router, percentiles_ms
 from benchmarks.taxonomy import heldout_rows
-from service.config import RuleSettings, Settings, load_settings
-
-if TYPE_CHECKING:
-    from service.router import Routed
+from turnout.config import RuleSettings, Settings, load_settings
+from turnout.flow.router import Routed
 
 HINTS: Final = {
     "code": ["python", "javascript", "function", "sql", "bug", "error", "code", "api"],
@@ -56,14 +54,17 @@ async def measure(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, A
         body = msgspec.json.encode(
             {"model": "auto", "messages": [{"role": "user", "content": row["text"]}]}
         )
-        guesses: list[Routed] = []
-        routed = await router.route(body, on_guess=guesses.append)
-        if not guesses:
+        read = router.read(body)
+        if isinstance(read, Routed):
             continue
+        guess = router.guess(read)
+        if guess is None:
+            continue
+        routed = await router.finish(read)
         guessed += 1
-        if routed.decision.route == guesses[0].decision.route:
+        if routed.decision.route == guess.decision.route:
             agreed += 1
-            ahead.append((routed.decision_ms - guesses[0].decision_ms) / 1000)
+            ahead.append((routed.decision_ms - guess.decision_ms) / 1000)
     return {
         "prompts": len(rows),
         "guessed_share": round(guessed / len(rows), 4),

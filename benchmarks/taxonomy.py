@@ -1,6 +1,6 @@
 """The default taxonomy on its held-out set: accuracy per route, per kind of prompt, per tier.
 
-The router is the default config's (``service/defaults/config.yaml``: rules, then the semantic
+The router is the default config's (``turnout/defaults/config.yaml``: rules, then the semantic
 tier over ``index/build/default``), built by the same functions as the app's lifespan. Every
 prompt of ``index/heldout/`` is routed once; a prompt counts as right when the decision names
 its route, so a prompt sent to the default route for low confidence counts as wrong unless it
@@ -24,7 +24,7 @@ from typing import Any, Final
 import msgspec
 
 from benchmarks.common import chat_body, emit, machine, open_router
-from service.config import Settings, load_settings
+from turnout.config import Settings, load_settings
 
 HELDOUT: Final = Path(__file__).resolve().parents[1] / "index" / "heldout"
 _CODE: Final = re.compile(r"[{}();=<>]|\bdef |\bfn |\bSELECT\b|```|^\s{2,}\S", re.MULTILINE)

@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/compose_taxonomy.py --data ../shared/data
 
-Writes ``index/exemplars/<route>.jsonl`` (what ``turnout index rebuild`` learns from),
-``index/heldout/<route>.jsonl`` (what ``benchmarks/taxonomy.py`` scores) and
+Writes ``service/turnout/defaults/exemplars/<route>.jsonl`` (what ``turnout setup`` builds the
+default index from), ``index/heldout/<route>.jsonl`` (what ``benchmarks/taxonomy.py`` scores) and
 ``index/SOURCES.md`` (every source, its licence and how many rows each file took from it).
 Run it again only to change the taxonomy: its output is committed, so serving and tests never
 need the datasets. It is deterministic: each draw is shuffled with a seed made of its route
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 INDEX: Final = Path(__file__).resolve().parents[1] / "index"
+EXEMPLARS: Final = (
+    Path(__file__).resolve().parents[1] / "service" / "turnout" / "defaults" / "exemplars"
+)
 WRITTEN: Final = INDEX / "written"
 
 LICENCES: Final = {
@@ -314,7 +317,8 @@ def _sources(exemplars: dict[str, list[Row]], heldout: dict[str, list[Row]]) -> 
         "# Sources of the default taxonomy",
         "",
         "Written by `scripts/compose_taxonomy.py`; do not edit by hand. Every row of",
-        "`index/exemplars/` and `index/heldout/` names its source in its `source` field.",
+        "`service/turnout/defaults/exemplars/` and `index/heldout/` names its source in its",
+        "`source` field.",
         "Rows drawn from a dataset are its texts unchanged, or wrapped in a written instruction",
         "(`kind: composed`), e.g. a request to translate an XQuAD question. Files that hold",
         "rows under CC BY-SA 4.0 (XQuAD) are shared under that licence as well.",
@@ -341,7 +345,7 @@ def main() -> None:
     args = parser.parse_args()
     exemplars, heldout = compose(args.data)
     for route in sorted(exemplars):
-        _write_jsonl(INDEX / "exemplars" / f"{route}.jsonl", exemplars[route])
+        _write_jsonl(EXEMPLARS / f"{route}.jsonl", exemplars[route])
         rows = [{"route": route, **row} for row in heldout[route]]
         _write_jsonl(INDEX / "heldout" / f"{route}.jsonl", rows)
         print(f"{route:18} {len(exemplars[route]):4} exemplars {len(heldout[route]):4} held out")

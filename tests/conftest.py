@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.app import create_app
-from service.config import Settings, parse_settings
-from service.demo.upstream import SimulatedUpstream
 from tests.fakes.redis import redis_server
 from tests.fakes.server import closed_port, serve_in_thread
+from turnout.app import create_app
+from turnout.config import Settings, parse_settings
+from turnout.demo.upstream import SimulatedUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

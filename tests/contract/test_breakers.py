@@ -9,15 +9,15 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from service.config import BreakerSettings
-from service.policy.breaker import (
+from tests.fakes.server import closed_port
+from turnout.config import BreakerSettings
+from turnout.policy.breaker import (
     Breakers,
     BreakerState,
     MemoryBreakers,
     RedisBreakers,
 )
-from service.state.fallback import Fallback, Replicated
-from tests.fakes.server import closed_port
+from turnout.state.fallback import Fallback, Replicated
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -132,7 +132,7 @@ async def test_unreachable_redis_falls_back_to_local_breakers_and_logs_once(
     async def fail(now: float) -> BreakerState | None:
         return await breakers.run(lambda b: b.record(T, ok=False, now=now))
 
-    with caplog.at_level(logging.WARNING, logger="service.state.fallback"):
+    with caplog.at_level(logging.WARNING, logger="turnout.state.fallback"):
         assert [await fail(now) for now in (1.0, 2.0, 3.0)] == [None, None, BreakerState.OPEN]
         assert not await breakers.run(lambda b: b.allow(T, 4.0))
     assert fallback.down

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from service.errors import ConfigError
-from service.routing.encoder import (
-    DEFAULT_ENCODER_DIR,
-    HashEmbedder,
+from tests.builds import USE_M3
+from tests.fakes.embedder import HashEmbedder
+from turnout.errors import ConfigError
+from turnout.routing.encoder import (
     OnnxEmbedder,
     head_and_tail,
     length_groups,
@@ -21,12 +21,12 @@ from service.routing.encoder import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from service.routing.encoder import Embedder
+    from turnout.routing.encoder import Embedder
 
 
 @pytest.fixture(scope="module")
 def onnx_embedder() -> OnnxEmbedder:
-    return OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=256)
+    return OnnxEmbedder(USE_M3, threads=1, max_tokens=256)
 
 
 @pytest.fixture(params=["hash", "onnx"])
@@ -104,22 +104,23 @@ def test_missing_or_altered_build_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no encoder build"):
         OnnxEmbedder(tmp_path, threads=1, max_tokens=128)
     for name in ("manifest.json", "tokenizer.json"):
-        (tmp_path / name).write_bytes((DEFAULT_ENCODER_DIR / name).read_bytes())
+        (tmp_path / name).write_bytes((USE_M3 / name).read_bytes())
     (tmp_path / "model.onnx").write_bytes(b"not the model")
     with pytest.raises(ConfigError, match="does not match its manifest"):
         OnnxEmbedder(tmp_path, threads=1, max_tokens=128)
     with pytest.raises(ConfigError, match="over the encoder's 4096"):
-        OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=5000)
+        OnnxEmbedder(USE_M3, threads=1, max_tokens=5000)
 
 
 def test_serving_never_imports_torch() -> None:
     script = (
         "import sys\n"
-        "from service.app import create_app\n"
-        "from service.config import load_settings\n"
-        "from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder\n"
+        "from turnout.app import create_app\n"
+        "from turnout.config import load_settings\n"
+        "from turnout.home import data_home\n"
+        "from turnout.routing.encoder import OnnxEmbedder\n"
         "create_app(load_settings(None, {}))\n"
-        "OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=64).embed(['hello'])\n"
+        "OnnxEmbedder(data_home({}).encoder(), threads=1, max_tokens=64).embed(['hello'])\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"
         " if m in sys.modules)\n"
         "print(','.join(heavy) or 'none')\n"

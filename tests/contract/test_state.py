@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.config import StateSettings
-from service.state import MemoryState, RedisState, open_state
 from tests.fakes.server import closed_port
+from turnout.config import StateSettings
+from turnout.state import MemoryState, RedisState, open_state
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from service.state.protocol import State
+    from turnout.state.protocol import State
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -14,7 +14,7 @@ from tests.fakes.server import closed_port
 def test_demo_routes_and_labels_simulated_answers() -> None:
     port = closed_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "service", "demo", "--port", str(port)],
+        [sys.executable, "-m", "turnout", "demo", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={},

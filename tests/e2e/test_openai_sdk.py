@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 import openai
 import pytest
 
-from service.demo.upstream import Behaviour
+from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
-    from service.demo.upstream import SimulatedUpstream
+    from turnout.demo.upstream import SimulatedUpstream
 
 CODE: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "```python\nprint('hi')\n```"}

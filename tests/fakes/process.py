@@ -13,7 +13,7 @@ import httpx
 from tests.fakes.server import closed_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
     from pathlib import Path
 
 
@@ -21,21 +21,34 @@ if TYPE_CHECKING:
 def turnout_serve(config_text: str, folder: Path, environ: Mapping[str, str]) -> Iterator[str]:
     """Write the config into ``folder``, serve it until the block ends, and yield its URL."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = closed_port()
-    config = folder / f"turnout-{port}.yaml"
+    config = folder / "turnout.yaml"
     config.write_text(config_text)
+    command = [sys.executable, "-m", "turnout", "serve", "--config", str(config)]
+    with serving(command, folder, environ) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(
+    command: Sequence[str], folder: Path, environ: Mapping[str, str], *, start_s: float = 20
+) -> Iterator[str]:
+    """Run a ``turnout serve`` command (``--port`` is added) in ``folder`` until the block ends.
+
+    Yields its URL once ``/healthz`` answers; its output goes to a log file in ``folder``.
+    """
+    port = closed_port()
     log = folder / f"turnout-{port}.log"
-    command = [sys.executable, "-m", "service", "serve", "--config", str(config)]
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             [*command, "--port", str(port)],
+            cwd=folder,
             env=dict(environ),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 httpx.get(f"{url}/healthz", timeout=1).raise_for_status()

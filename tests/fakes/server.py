@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvicorn
 
-from service.app import create_app
-from service.config import parse_settings
-from service.demo.upstream import SimulatedUpstream
+from turnout.app import create_app
+from turnout.config import parse_settings
+from turnout.demo.upstream import SimulatedUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

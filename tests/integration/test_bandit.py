@@ -9,11 +9,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from service.app import create_app
-from service.config import parse_settings
-from service.demo.upstream import SimulatedUpstream
-from service.policy.bandit import BanditStore, MemoryBandit, RedisBandit
 from tests.fakes.server import serve_in_thread
+from turnout.app import create_app
+from turnout.config import parse_settings
+from turnout.demo.upstream import SimulatedUpstream
+from turnout.policy.bandit import BanditStore, MemoryBandit, RedisBandit
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from service.demo.upstream import Behaviour, SimulatedUpstream
 from tests.fakes.redis import redis_server
 from tests.fakes.server import closed_port, serve_clients, serve_in_thread
+from turnout.demo.upstream import Behaviour, SimulatedUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

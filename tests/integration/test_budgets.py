@@ -9,14 +9,14 @@ import msgspec
 import pytest
 import redis
 
-from service.config import parse_settings
-from service.demo.upstream import SimulatedUpstream
-from service.http.body import decode_chat
-from service.policy.budgets import answer_cost
-from service.policy.caller import Caller, key_hash
-from service.policy.catalog import Catalog
-from service.routing.analyze import analyze
 from tests.fakes.server import serve_clients, serve_in_thread
+from turnout.caller import Caller, key_hash
+from turnout.catalog import Catalog
+from turnout.config import parse_settings
+from turnout.demo.upstream import SimulatedUpstream
+from turnout.policy.budgets import answer_cost
+from turnout.routing.analyze import analyze
+from turnout.wire.chat import decode_chat
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from service.app import create_app
-from service.config import parse_settings
-from service.demo.upstream import Behaviour, SimulatedUpstream
-from service.policy.caller import key_hash
-from service.policy.sessions import MemorySessions, RedisSessions
 from tests.fakes.server import serve_in_thread
+from turnout.app import create_app
+from turnout.caller import key_hash
+from turnout.config import parse_settings
+from turnout.demo.upstream import Behaviour, SimulatedUpstream
+from turnout.policy.sessions import MemorySessions, RedisSessions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from service.demo.upstream import Behaviour, SimulatedUpstream
-from service.gateway.cascade import mean_logprob
 from tests.fakes.server import router_over_upstreams
+from turnout.demo.upstream import Behaviour, SimulatedUpstream
+from turnout.gateway.cascade import mean_logprob
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

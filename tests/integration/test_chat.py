@@ -9,10 +9,10 @@ import httpx
 import msgspec
 import pytest
 
-from service.demo.upstream import Behaviour
+from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
-    from service.demo.upstream import SimulatedUpstream
+    from turnout.demo.upstream import SimulatedUpstream
 
 
 def chat(url: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 import httpx
 import msgspec
 
-from service.app import create_app
-from service.demo.upstream import Behaviour
 from tests.fakes.server import closed_port, serve_in_thread
+from turnout.app import create_app
+from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
-    from service.config import Settings
-    from service.demo.upstream import SimulatedUpstream
+    from turnout.config import Settings
+    from turnout.demo.upstream import SimulatedUpstream
 
 
 def test_models_lists_auto_routes_and_targets_with_availability(router_url: str) -> None:

@@ -9,11 +9,12 @@ import faiss
 import numpy as np
 import pytest
 
-from service.cli import main
-from service.routing.classifier import OnnxClassifier
-from service.routing.encoder import DEFAULT_ENCODER_DIR, OnnxEmbedder
-from service.routing.exemplars import load_exemplars
-from service.routing.index import rebuild
+from tests.builds import USE_M3
+from turnout.cli import main
+from turnout.routing.classifier import OnnxClassifier
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import rebuild
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,7 +55,7 @@ ROUTES = {
 
 @pytest.fixture(scope="module")
 def embedder() -> OnnxEmbedder:
-    return OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=128)
+    return OnnxEmbedder(USE_M3, threads=1, max_tokens=128)
 
 
 def write_exemplars(folder: Path, routes: dict[str, list[str]]) -> Path:

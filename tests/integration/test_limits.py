@@ -11,11 +11,11 @@ import httpx
 import pytest
 import redis
 
-from service.demo.upstream import SimulatedUpstream
-from service.policy.limits import MemoryLimiter
 from tests.conftest import ENVIRON
 from tests.fakes.process import turnout_serve
 from tests.fakes.server import serve_config, serve_in_thread
+from turnout.demo.upstream import SimulatedUpstream
+from turnout.policy.limits import MemoryLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,24 +10,25 @@ import httpx
 import msgspec
 import pytest
 
-from service.app import create_app
-from service.cli import main
-from service.config import parse_settings
-from service.errors import ConfigError
-from service.policy.caller import key_hash
-from service.routing.encoder import ENCODER_BUILDS, OnnxEmbedder
-from service.routing.exemplars import load_exemplars
-from service.routing.index import BuildReport, rebuild
-from service.routing.semantic import load_semantic
+from tests.builds import MINILM_L6, USE_M3
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
 from tests.integration.test_index_rebuild import ROUTES, write_exemplars
+from turnout.app import create_app
+from turnout.caller import key_hash
+from turnout.cli import main
+from turnout.config import parse_settings
+from turnout.errors import ConfigError
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.index import load_semantic
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import BuildReport, rebuild
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from service.config import Settings
+    from turnout.config import Settings
 
 CONFIG = """
 routing: {{index: {index}}}
@@ -50,7 +51,7 @@ default_route: general
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("semantic")
-    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
+    embedder = OnnxEmbedder(USE_M3, threads=1, max_tokens=128)
     rebuild(
         load_exemplars(write_exemplars(folder / "exemplars", ROUTES)), folder / "index", embedder
     )
@@ -183,16 +184,14 @@ def test_unsure_prompts_go_to_the_default_route_with_evidence(semantic_url: str)
 def test_index_must_match_routes_and_encoder(index_dir: Path, semantic_settings: Settings) -> None:
     with pytest.raises(ConfigError, match="are not configured routes"):
         load_semantic(semantic_settings.routing, {"code", "general"})
-    other = msgspec.structs.replace(
-        semantic_settings.routing, encoder=str(ENCODER_BUILDS / "minilm-l6")
-    )
+    other = msgspec.structs.replace(semantic_settings.routing, encoder=str(MINILM_L6))
     with pytest.raises(ConfigError, match="built with another encoder"):
         load_semantic(other, {"code", "math", "chit_chat", "general"})
 
 
 def first_build(tmp_path: Path) -> tuple[OnnxEmbedder, Path, Path, str]:
     """A build of ``ROUTES`` in ``tmp_path/index``: the encoder, sources, index and build id."""
-    embedder = OnnxEmbedder(ENCODER_BUILDS / "use-m3", threads=1, max_tokens=128)
+    embedder = OnnxEmbedder(USE_M3, threads=1, max_tokens=128)
     source = write_exemplars(tmp_path / "exemplars", ROUTES)
     index = tmp_path / "index"
     return embedder, source, index, rebuild(load_exemplars(source), index, embedder).build_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,15 @@ def decide(client: httpx.Client, text: str, key: str = "sk-tenant-a") -> dict[st
     return decided
 
 
+def written(redis_url: str) -> None:
+    """Wait (up to 5 s) until a replica's write-behind has put a decision into Redis."""
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 5
+    while not client.keys("turnout:dc:*"):
+        assert time.monotonic() < deadline, "the decision was never written behind"
+        time.sleep(0.005)
+
+
 def test_a_decision_is_shared_across_replicas_per_tenant(
     index_dir: Path,  # noqa: F811 - the imported fixture
     beta_upstream: tuple[object, str],
@@ -43,6 +53,7 @@ def test_a_decision_is_shared_across_replicas_per_tenant(
         )
         decided = decide(first, "how do I reverse a linked list in rust?")
         assert decided["tier"] == "semantic"
+        written(redis_url)
         shared = decide(second, "How do I reverse a linked list in Rust?")
         assert (shared["tier"], shared["route"]) == ("cache", decided["route"])
         assert 'turnout_shared_cache_total{outcome="hit"} 1.0' in second.get("/metrics").text

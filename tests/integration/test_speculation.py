@@ -8,9 +8,9 @@ import httpx
 import msgspec
 import pytest
 
-from service.demo.upstream import Behaviour, SimulatedUpstream
 from tests.fakes.server import router_over_upstreams
 from tests.integration.test_semantic import index_dir  # noqa: F401 - the fixture
+from turnout.demo.upstream import Behaviour, SimulatedUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

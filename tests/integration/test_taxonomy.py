@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from service.app import create_app
-from service.config import load_settings
-from service.routing.exemplars import load_exemplars
 from tests.fakes.server import serve_in_thread
+from turnout.app import create_app
+from turnout.config import default_exemplars, load_settings
+from turnout.training.exemplars import load_exemplars
 
 INDEX = Path(__file__).resolve().parents[2] / "index"
 ROUTES = {
@@ -30,7 +30,7 @@ def _heldout() -> list[dict[str, str]]:
 
 
 def test_every_route_has_150_exemplars_and_every_source_is_listed() -> None:
-    exemplars = load_exemplars(INDEX / "exemplars")
+    exemplars = load_exemplars(default_exemplars())
     counts = Counter(exemplar.route for exemplar in exemplars.exemplars)
     assert set(counts) == ROUTES
     assert min(counts.values()) >= 150
@@ -39,7 +39,7 @@ def test_every_route_has_150_exemplars_and_every_source_is_listed() -> None:
     sources = (INDEX / "SOURCES.md").read_text()
     rows = [
         json.loads(line)
-        for path in (INDEX / "exemplars").glob("*.jsonl")
+        for path in default_exemplars().glob("*.jsonl")
         for line in path.read_text().splitlines()
     ]
     for source in {row["source"] for row in rows + _heldout()}:

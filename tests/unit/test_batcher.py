@@ -9,8 +9,8 @@ import anyio
 import numpy as np
 import pytest
 
-from service.routing.batcher import MicroBatcher
-from service.routing.encoder import HashEmbedder
+from tests.fakes.embedder import HashEmbedder
+from turnout.routing.batcher import MicroBatcher
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.routing.cache import MemoryDecisionCache, polarity_terms
-from service.routing.decision import RouteMatch, Tier
-from service.routing.encoder import HashEmbedder
+from tests.fakes.embedder import HashEmbedder
+from turnout.routing.cache import MemoryDecisionCache, polarity_terms
+from turnout.routing.decision import RouteMatch, Tier
 
 if TYPE_CHECKING:
     import numpy.typing as npt

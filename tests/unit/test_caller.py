@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import parse_settings
-from service.errors import AuthenticationFailed, ConfigError
-from service.policy.caller import ANONYMOUS, Clients, key_hash
+from turnout.caller import ANONYMOUS, Clients, key_hash
+from turnout.config import parse_settings
+from turnout.errors import AuthenticationFailed, ConfigError
 
 BASE = b"""
 providers:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from service.errors import ConfigError
-from service.routing.classifier import (
+from turnout.errors import ConfigError
+from turnout.routing.classifier import OnnxClassifier
+from turnout.training.classifier import (
     Classifier,
     Examples,
-    OnnxClassifier,
     distillation_targets,
     expected_calibration_error,
     fit,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from service.cli import main
+from turnout.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.config import Secret, default_config_path, load_settings, parse_settings
-from service.errors import ConfigError
+from turnout.config import Secret, default_config_path, load_settings, parse_settings
+from turnout.errors import ConfigError
 
 if TYPE_CHECKING:
     from pathlib import Path

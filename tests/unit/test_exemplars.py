@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.errors import ConfigError
-from service.routing.exemplars import load_exemplars
+from turnout.errors import ConfigError
+from turnout.training.exemplars import load_exemplars
 
 if TYPE_CHECKING:
     from pathlib import Path

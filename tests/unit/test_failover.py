@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import GatewaySettings, RetrySettings
-from service.errors import UpstreamTimeout, UpstreamUnavailable
-from service.gateway.failover import Gateway
-from service.metrics import Metrics
-from service.policy.scoring import TargetStats
+from turnout.config import GatewaySettings, RetrySettings
+from turnout.errors import UpstreamTimeout, UpstreamUnavailable
+from turnout.gateway.failover import Gateway
+from turnout.metrics import Metrics
+from turnout.policy.scoring import TargetStats
 
 RETRY = RetrySettings(passes=5, backoff_s=0.25, max_backoff_s=1.5)
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.routing.encoder import DEFAULT_ENCODER_DIR, HashEmbedder, OnnxEmbedder
-from service.routing.focus import FocusedEmbedder, instruction
+from tests.builds import USE_M3
+from tests.fakes.embedder import HashEmbedder
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.focus import FocusedEmbedder, instruction
 
 ARTICLE = (
     "The city council voted 7-2 on Tuesday to approve a $48 million plan to rebuild the "
@@ -35,7 +37,7 @@ def test_short_prompts_pass_through_unchanged() -> None:
 
 @pytest.fixture(scope="module")
 def encoder() -> OnnxEmbedder:
-    return OnnxEmbedder(DEFAULT_ENCODER_DIR, threads=1, max_tokens=256)
+    return OnnxEmbedder(USE_M3, threads=1, max_tokens=256)
 
 
 def test_the_instruction_separates_requests_about_one_document(encoder: OnnxEmbedder) -> None:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import faiss
 import numpy as np
 
-from service.routing.encoder import HashEmbedder
-from service.routing.knn import EXACT_LIMIT, KnnRouter, Neighbours, build_index, fuse
+from tests.fakes.embedder import HashEmbedder
+from turnout.routing.knn import EXACT_LIMIT, KnnRouter, Neighbours, build_index, fuse
 
 if TYPE_CHECKING:
     import numpy.typing as npt

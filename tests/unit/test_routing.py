@@ -5,18 +5,18 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from service.config import ClientSettings, RuleSettings, Settings, load_settings, parse_settings
-from service.errors import AllProvidersFailed, ConfigError, ModelNotFound, NoCapableModel
-from service.http.body import decode_chat
-from service.policy.caller import Caller
-from service.policy.catalog import Catalog
-from service.policy.scoring import TargetStats
-from service.policy.selector import Selector, available
-from service.routing.analyze import RoutingInput, analyze
-from service.routing.decision import Tier
-from service.routing.language import LanguageDetector
-from service.routing.pipeline import Pipeline
-from service.routing.rules import DFA_KEYWORDS, RuleTier
+from turnout.caller import Caller
+from turnout.catalog import Catalog
+from turnout.config import ClientSettings, RuleSettings, Settings, load_settings, parse_settings
+from turnout.errors import AllProvidersFailed, ConfigError, ModelNotFound, NoCapableModel
+from turnout.policy.scoring import TargetStats
+from turnout.policy.selector import Selector, available
+from turnout.routing.analyze import RoutingInput, analyze
+from turnout.routing.decision import Tier
+from turnout.routing.language import LanguageDetector
+from turnout.routing.pipeline import Pipeline
+from turnout.routing.rules import DFA_KEYWORDS, RuleTier
+from turnout.wire.chat import decode_chat
 
 CALLER = Caller("client-key-hash")
 

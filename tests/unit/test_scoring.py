@@ -3,14 +3,14 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from service.config import PolicySettings, Settings, parse_settings
-from service.http.body import decode_chat
-from service.policy.catalog import Catalog
-from service.policy.scoring import TargetStats, estimated_cost, order
-from service.policy.selector import Selector
-from service.routing.analyze import analyze
-from service.routing.decision import Decision, Tier
 from tests.unit.test_routing import CALLER, inp
+from turnout.catalog import Catalog
+from turnout.config import PolicySettings, Settings, parse_settings
+from turnout.policy.scoring import TargetStats, estimated_cost, order
+from turnout.policy.selector import Selector
+from turnout.routing.analyze import analyze
+from turnout.routing.decision import Decision, Tier
+from turnout.wire.chat import decode_chat
 
 CONFIG = b"""
 providers:

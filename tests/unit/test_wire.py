@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from service import errors
-from service.gateway.relay import _events, rewrite_model
-from service.http.body import decode_chat, encode_with_model
-from service.http.error_handlers import error_event
+from turnout import errors
+from turnout.gateway.relay import _events, rewrite_model
+from turnout.http.error_handlers import error_event
+from turnout.wire.chat import decode_chat, encode_with_model
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -1,0 +1,9 @@
+"""``python -m turnout``: the same as the ``turnout`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from turnout.cli import main
+
+sys.exit(main())

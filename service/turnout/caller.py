@@ -1,0 +1,107 @@
+"""Who is calling: the client (by a hash of its API key) and the conversation.
+
+A client is told apart by the SHA-256 of the bearer token it sends; the token itself is never
+kept, logged or compared. Clients listed in the config (``clients``, by key hash) carry a name,
+a tier and a team; with ``auth.required`` no other key gets in (401). Clients without a key are
+``anonymous``. A conversation is named by ``x-session-id`` (or the body's ``user``), scoped to
+its client, so two tenants choosing the same id never share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from turnout.errors import AuthenticationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from turnout.config import ClientSettings, Settings
+
+ANONYMOUS: Final = "anonymous"
+SESSION_HEADER: Final = b"x-session-id"
+MAX_SESSION_CHARS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The client and, when it names one, the conversation."""
+
+    key: str
+    session: str | None = None
+    client: ClientSettings | None = None
+    headers: Iterable[tuple[bytes, bytes]] = ()
+    """The request's headers as ASGI gives them (names lower case), for rules on headers."""
+
+    def header(self, name: bytes) -> str | None:
+        """The value of header ``name`` (lower case), if the request has it."""
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def tier(self) -> str | None:
+        """The configured client's tier, if any."""
+        return None if self.client is None else self.client.tier
+
+    def conversation(self, user: str | None) -> str | None:
+        """The conversation, scoped to this client: its session, else the request's ``user``."""
+        if self.session is not None:
+            return f"{self.key}:session:{self.session}"
+        return None if user is None else f"{self.key}:user:{user}"
+
+
+def key_hash(token: bytes) -> str:
+    """The SHA-256 of an API key, as ``clients[].key_sha256`` and ``turnout key hash`` write it."""
+    return hashlib.sha256(token).hexdigest()
+
+
+def _token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, str | None]:
+    """The bearer token and the session a request's ASGI headers (lower case) carry."""
+    token = session = None
+    for name, value in headers:
+        if name == b"authorization":
+            token = value.removeprefix(b"Bearer ").strip() or None
+        elif name == SESSION_HEADER:
+            session = value.decode("latin-1").strip()[:MAX_SESSION_CHARS] or None
+    return token, session
+
+
+class Clients:
+    """Identifies callers against the configured clients, and checks the admin key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._clients = {client.key_sha256: client for client in settings.clients}
+        self._required = settings.auth.required
+        self._admin = settings.auth.admin_key_sha256
+
+    def identify(self, headers: Iterable[tuple[bytes, bytes]]) -> Caller:
+        """The caller of a request.
+
+        Raises:
+            AuthenticationFailed: ``auth.required`` and the key is missing or unknown.
+        """
+        token, session = _token(headers)
+        key = ANONYMOUS if token is None else key_hash(token)
+        client = self._clients.get(key)
+        if client is None and self._required:
+            raise AuthenticationFailed(
+                "missing API key" if token is None else "invalid API key: not a known client"
+            )
+        return Caller(key, session, client, headers)
+
+    def require_admin(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Let only the admin key through.
+
+        Raises:
+            AuthenticationFailed: no admin key is configured, or the request does not carry it.
+        """
+        token, _ = _token(headers)
+        if self._admin is None:
+            raise AuthenticationFailed("admin endpoints are off: set auth.admin_key_sha256")
+        if token is None or not hmac.compare_digest(key_hash(token), self._admin):
+            raise AuthenticationFailed("invalid admin key")

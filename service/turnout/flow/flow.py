@@ -1,0 +1,184 @@
+"""A request's way through the service, in one place: decide, admit, send, then settle.
+
+`Flow.answer` reads and decides the request (`turnout.flow.router`), admits it (limits,
+availability, bandit, sessions, budgets: `turnout.policy.admission`) and sends it through the
+cascade and failover (`turnout.gateway`). `Flow.settle` records the answer once the client has
+it, off the time to first byte.
+
+Speculation is one branch of it. When the fast tiers leave the decision to the semantic tier
+but a speculative rule guessed a route that allows it (``routes[].speculate``), the guess's
+upstream call starts at once, while the semantic tier decides. When the decision agrees, that
+call is the answer: nothing is sent twice. When it does not, the call is cancelled (its
+connection dropped, before or after its headers) and the decided route's candidates are tried.
+Nothing of a speculative call reaches the client before the decision agrees. The caller's rate
+limits count the request once, before either call.
+
+``turnout_speculation_total{outcome="agreed|disagreed"}``,
+``turnout_speculation_saved_seconds_total`` (decision time the upstream call overlapped) and
+``turnout_speculation_wasted_tokens_total`` (estimated prompt and output tokens of cancelled
+calls) measure it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from turnout.errors import ServiceError
+from turnout.flow.router import Routed
+from turnout.policy.admission import Settlement
+
+if TYPE_CHECKING:
+    from turnout.caller import Caller
+    from turnout.flow.router import Read, Router
+    from turnout.gateway.cascade import Cascade, Cascaded
+    from turnout.metrics import Metrics
+    from turnout.policy.admission import Admission, Admitted
+
+Speculated = Literal["agreed", "disagreed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A request that an upstream answered (2xx), its body unread when it streams."""
+
+    routed: Routed
+    admitted: Admitted
+    sent: Cascaded
+    speculation: Speculated | None = None
+    """What became of a speculative call; None when none was started."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's context: who asks, its id, and its decision once the flow has made it.
+
+    The decision is kept here, not only in the answer, so that a request that fails after it
+    (no upstream answered) is still counted and reported under its route.
+    """
+
+    caller: Caller
+    request_id: str
+    routed: Routed | None = None
+
+
+@dataclass(slots=True)
+class _Guess:
+    """A speculative call in flight."""
+
+    routed: Routed
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    answered: Answered | None = None
+    error: ServiceError | None = None
+
+
+class Flow:
+    """Decide, admit, send and settle one request; the same for every API surface."""
+
+    def __init__(
+        self, router: Router, admission: Admission, cascade: Cascade, metrics: Metrics
+    ) -> None:
+        self.router = router
+        self._admission = admission
+        self._cascade = cascade
+        self._metrics = metrics
+
+    async def answer(self, body: bytes, exchange: Exchange) -> Answered:
+        """Decide where ``body`` goes and send it there, speculatively when the config allows.
+
+        Raises:
+            ServiceError: the request is invalid or refused, or no upstream answered.
+        """
+        read = self.router.read(body, exchange.caller)
+        if isinstance(read, Routed):
+            exchange.routed = read
+            return await self._send(read, exchange)
+        guess = self.router.guess(read)
+        if guess is None:
+            exchange.routed = await self.router.finish(read)
+            return await self._send(exchange.routed, exchange)
+        await self._admission.check_limits(exchange.caller, read.inp)
+        return await self._speculate(read, guess, exchange)
+
+    async def settle(self, answered: Answered, exchange: Exchange) -> None:
+        """Record the answer for the bandit, the conversation and the budgets."""
+        sent = answered.sent
+        answers = [(sent.answer.target, sent.answer.body)]
+        if sent.replaced is not None:
+            answers.append((sent.replaced.target, sent.replaced.body))
+        routed = answered.routed
+        settlement = Settlement(
+            routed.decision.route,
+            answered.admitted.conversation,
+            exchange.request_id,
+            routed.inp,
+            answers,
+        )
+        await self._admission.settle(exchange.caller, settlement)
+
+    async def _send(self, routed: Routed, exchange: Exchange, *, counted: bool = False) -> Answered:
+        """Admit and send a routed request (the decision, or a speculative guess).
+
+        ``counted``: the caller's rate limits counted the request already (speculation).
+        """
+        route = routed.decision.route
+        admitted = await self._admission.admit(
+            exchange.caller, route, routed.candidates, routed.inp, limits=not counted
+        )
+        sent = await self._cascade.send(
+            route,
+            admitted.candidates,
+            routed.fields,
+            exchange.request_id,
+            stream=bool(routed.chat.stream),
+            tokens=routed.inp.tokens,
+        )
+        return Answered(routed, admitted, sent)
+
+    async def _speculate(self, read: Read, guess: Routed, exchange: Exchange) -> Answered:
+        """Send on the guess while the slow tiers decide; keep or cancel the guess's call."""
+        call = _Guess(guess)
+        decided: Routed | ServiceError
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._run_guess, call, exchange)
+            try:
+                decided = await self.router.finish(read)
+            except ServiceError as exc:  # raised after the group, so that it is not grouped
+                decided = exc
+            if isinstance(decided, ServiceError) or decided.decision.route != guess.decision.route:
+                await _abandon(call)
+        if isinstance(decided, ServiceError):
+            raise decided
+        exchange.routed = decided
+        if decided.decision.route != guess.decision.route:
+            wasted = guess.inp.tokens
+            self._metrics.speculation("disagreed", saved_s=0.0, wasted_tokens=wasted)
+            answered = await self._send(decided, exchange, counted=True)
+            return replace(answered, speculation="disagreed")
+        if call.error is not None:
+            raise call.error
+        if call.answered is None:
+            raise AssertionError("an agreed speculative call ends with an answer or an error")
+        saved = max(0.0, decided.decision_ms - guess.decision_ms) / 1000
+        self._metrics.speculation("agreed", saved_s=saved, wasted_tokens=0)
+        return replace(call.answered, routed=decided, speculation="agreed")
+
+    async def _run_guess(self, call: _Guess, exchange: Exchange) -> None:
+        try:
+            with call.scope:
+                call.answered = await self._send(call.routed, exchange, counted=True)
+        except ServiceError as exc:  # handed to _speculate, which decides its fate
+            call.error = exc
+        finally:
+            call.done.set()
+
+
+async def _abandon(call: _Guess) -> None:
+    """Cancel the speculative call, and drop its answer unread if it had one already."""
+    call.scope.cancel()
+    await call.done.wait()
+    if call.answered is not None:
+        call.answered.sent.answer.response.close()

@@ -1,0 +1,137 @@
+"""One pooled HTTP client per provider, and the one place client errors become `UpstreamError`s.
+
+The client is aiohttp rather than httpx: on this project's 2-core machine httpx spent 3.6x the
+CPU per upstream request (``benchmarks/upstream_client.py``), and that CPU is proxy overhead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+
+from turnout.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from turnout.config import ProviderSettings
+    from turnout.gateway.providers import ProviderAdapter
+    from turnout.wire.chat import Fields
+
+ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+@contextlib.contextmanager
+def map_client_errors(target: str) -> Iterator[None]:
+    """Translate aiohttp's and asyncio's exceptions into the service's tree, naming the target."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"{target}: timed out ({type(exc).__name__})", target=target) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"{target}: {type(exc).__name__}", target=target) from exc
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class UpstreamResponse:
+    """A 2xx upstream response whose body is still unread. Its owner must `close` it."""
+
+    def __init__(self, target: str, response: aiohttp.ClientResponse) -> None:
+        self._target = target
+        self._response = response
+        self.status = response.status
+        self.content_type = response.headers.get("content-type")
+
+    async def read(self) -> bytes:
+        """The whole body.
+
+        Raises:
+            UpstreamError: the connection broke or timed out mid-body.
+        """
+        with map_client_errors(self._target):
+            return await self._response.read()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives.
+
+        Raises:
+            UpstreamError: the connection broke or timed out mid-body.
+        """
+        with map_client_errors(self._target):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    def close(self) -> None:
+        """Release the connection; an unfinished body drops it, which the upstream sees."""
+        self._response.close()
+
+
+class UpstreamClient:
+    """Sends requests to one provider over a long-lived connection pool.
+
+    Create it inside the running event loop (the app's lifespan) and `aclose` it there.
+    """
+
+    def __init__(self, settings: ProviderSettings, adapter: ProviderAdapter) -> None:
+        timeouts = settings.timeouts
+        self.name = settings.name
+        self._adapter = adapter
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.max_connections, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=timeouts.pool + timeouts.connect,
+                sock_connect=timeouts.connect,
+                sock_read=timeouts.read,
+            ),
+            skip_auto_headers=("user-agent",),
+        )
+
+    async def open(self, fields: Fields, model: str, request_id: str) -> UpstreamResponse:
+        """Send the request; return the response once its status is 2xx, body unread.
+
+        Raises:
+            UpstreamTimeout: a connect, pool or read timeout.
+            UpstreamUnavailable: connection trouble, or a status worth failing over (429, 5xx).
+            UpstreamRejected: any other non-2xx status; the body is kept for pass-through.
+        """
+        target = f"{self.name}/{model}"
+        request = self._adapter.prepare(fields, model, request_id)
+        with map_client_errors(target):
+            response = await self._session.post(
+                request.url, data=request.body, headers=request.headers, allow_redirects=False
+            )
+        outcome = self._adapter.classify(response.status)
+        if outcome == "ok":
+            return UpstreamResponse(target, response)
+        try:
+            with map_client_errors(target):
+                body = await response.content.read(ERROR_BODY_LIMIT)
+        finally:
+            response.close()
+        if outcome == "retry":
+            raise UpstreamUnavailable(
+                f"{target} answered {response.status}",
+                target=target,
+                status=response.status,
+                retry_after=_retry_after(response),
+            )
+        raise UpstreamRejected(
+            target=target,
+            status=response.status,
+            body=body,
+            content_type=response.headers.get("content-type"),
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._session.close()

@@ -1,0 +1,147 @@
+"""HTTP endpoints besides chat completions: route decisions, models, health, readiness, metrics.
+
+Handlers only translate between HTTP and the components; routing, policy and the gateway own
+the work. Litestar reads these signatures at run time, so their types are imported at run time.
+Chat completions, the hot path, is a raw ASGI handler in `turnout.http.chat`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+from litestar import MediaType, Request, Response, get, post
+
+from turnout.config import RESERVED_MODEL
+from turnout.errors import ConfigError, IndexNotReloaded, InvalidRequest
+from turnout.http.chat import chat_completions
+from turnout.http.dependencies import ComponentsDependency
+from turnout.metrics import CONTENT_TYPE
+from turnout.routing.reload import reload_build
+from turnout.wire.feedback import decode_feedback
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+@post("/v1/route", status_code=200)
+async def route_decision(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Decide only: where this body would go, and why."""
+    caller = components.clients.identify(request.scope["headers"])
+    routed = await components.flow.router.route(await request.body(), caller)
+    return Response(_ENCODER.encode(routed.payload()), media_type=MediaType.JSON)
+
+
+@post("/v1/feedback", status_code=200)
+async def feedback(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Score the answer of a decision (its ``x-request-id``) for the route's bandit."""
+    caller = components.clients.identify(request.scope["headers"])
+    given = decode_feedback(await request.body())
+    bandit = components.admission.bandit
+    if bandit is None:
+        raise InvalidRequest("no route learns from feedback (routes[].bandit.enabled)")
+    route, model = await bandit.feedback(caller, given.decision_id, given.score)
+    body = {"decision_id": given.decision_id, "route": route, "model": model, "score": given.score}
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
+
+
+@post("/v1/admin/index/reload", status_code=200)
+async def reload_index(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Admin: load the index build on disk now, if it is new; answer the build in use."""
+    components.clients.require_admin(request.scope["headers"])
+    semantic, folder = components.semantic, components.settings.routing.index
+    if semantic is None or folder is None:
+        raise InvalidRequest("no semantic index is configured (routing.index)")
+    previous = semantic.index.build_id
+    routes = {route.name for route in components.settings.routes}
+    try:
+        current = await reload_build(semantic, Path(folder), routes)
+    except ConfigError as exc:
+        raise IndexNotReloaded(
+            f"index not reloaded, build {previous} still serves: {exc.message}"
+        ) from exc
+    body = {"build_id": current, "previous_build_id": previous, "reloaded": current != previous}
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
+
+
+@get("/v1/models")
+async def list_models(components: ComponentsDependency) -> Response[bytes]:
+    """``auto``, every route and every ``provider/model``, with availability."""
+    settings = components.settings
+    data: list[dict[str, Any]] = [
+        _model(RESERVED_MODEL, "turnout", "router", available=True),
+        *(
+            _model(route.name, "turnout", "route", available=True, description=route.description)
+            for route in settings.routes
+        ),
+        *(
+            _model(
+                target.id,
+                target.provider.name,
+                "model",
+                available=target.provider.available,
+                context_window=target.model.context_window,
+                capabilities=sorted(target.model.capabilities),
+                input_per_mtok=target.model.input_per_mtok,
+                output_per_mtok=target.model.output_per_mtok,
+            )
+            for target in components.catalog.targets.values()
+        ),
+    ]
+    return Response(_ENCODER.encode({"object": "list", "data": data}), media_type=MediaType.JSON)
+
+
+def _model(
+    model_id: str, owner: str, kind: str, *, available: bool, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": owner,
+        "kind": kind,
+        "available": available,
+        **extra,
+    }
+
+
+@get("/healthz")
+async def healthz() -> Response[bytes]:
+    """Liveness: the process serves HTTP."""
+    return Response(b'{"status":"ok"}', media_type=MediaType.JSON)
+
+
+@get("/readyz")
+async def readyz(components: ComponentsDependency) -> Response[bytes]:
+    """Readiness: components are built. Shared state that is down degrades, it does not fail."""
+    state_ok = await components.state.ping()
+    body = {
+        "status": "ready",
+        "state": {"backend": components.state.backend, "reachable": state_ok},
+        "providers_available": sum(p.available for p in components.settings.providers),
+    }
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
+
+
+@get("/metrics")
+async def metrics(components: ComponentsDependency) -> Response[bytes]:
+    """Prometheus exposition."""
+    return Response(components.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+ROUTE_HANDLERS: Final = [
+    chat_completions,
+    route_decision,
+    feedback,
+    reload_index,
+    list_models,
+    healthz,
+    readyz,
+    metrics,
+]

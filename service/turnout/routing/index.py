@@ -1,0 +1,119 @@
+"""A loaded index build: kNN over its exemplars, its classifier and per-route thresholds.
+
+A build folder (written by ``turnout index rebuild``, `turnout.training.index`) holds
+``vectors.npy``, ``exemplars.jsonl``, ``knn.faiss``, ``classifier.onnx`` with
+``classifier.json``, and ``manifest.json`` (build id, encoder and its sha256, routes with
+thresholds). Loading checks that the files belong together and to the encoder in use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import faiss
+import numpy as np
+
+from turnout.errors import ConfigError
+from turnout.routing.classifier import OnnxClassifier
+from turnout.routing.decision import Neighbour
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.knn import KnnRouter, fuse
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from turnout.config import RoutingSettings
+
+SHOWN: Final = 3
+"""Neighbours (and best routes) a decision's evidence shows."""
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of the build in ``out``; empty when there is none or it cannot be read."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def read_build_id(folder: Path) -> str | None:
+    """The build id in a build's manifest, or None while it cannot be read."""
+    found = read_manifest(folder).get("build_id")
+    return found if isinstance(found, str) else None
+
+
+class SemanticIndex:
+    """A loaded index build: kNN over exemplars, the classifier, per-route thresholds."""
+
+    def __init__(self, folder: Path, *, encoder_sha: str, routes: set[str]) -> None:
+        """Load a build; check it belongs to the encoder and names only configured ``routes``.
+
+        Raises:
+            ConfigError: missing or inconsistent files, another encoder's build, or a route
+                that is not configured.
+        """
+        try:
+            manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+            lines = (folder / "exemplars.jsonl").read_bytes().split(b"\n")
+            rows = [json.loads(line) for line in lines if line]
+            index = faiss.read_index(str(folder / "knn.faiss"))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"routing.index: cannot load {folder}: {exc}") from exc
+        if manifest["encoder"]["sha256"] != encoder_sha:
+            raise ConfigError(
+                f"routing.index: {folder} was built with another encoder "
+                f"({manifest['encoder']['name']}); rebuild it or set routing.encoder"
+            )
+        self.build_id: str = manifest["build_id"]
+        self.classifier = OnnxClassifier(folder)
+        self.routes = self.classifier.labels
+        if tuple(manifest["routes"]) != self.routes or index.ntotal != len(rows):
+            raise ConfigError(f"routing.index: the files in {folder} do not belong together")
+        unknown = sorted(set(self.routes) - routes)
+        if unknown:
+            raise ConfigError(
+                f"routing.index: routes {unknown} of {folder} are not configured routes"
+            )
+        self.thresholds = {
+            route: float(manifest["routes"][route]["threshold"]) for route in self.routes
+        }
+        position = {route: i for i, route in enumerate(self.routes)}
+        labels = np.array([position[row["route"]] for row in rows], dtype=np.int64)
+        self.texts = [row["text"] for row in rows]
+        self.knn = KnnRouter(index, labels, self.routes)
+
+    def score(
+        self, vector: npt.NDArray[np.float32], neighbours: int
+    ) -> tuple[npt.NDArray[np.float32], tuple[Neighbour, ...]]:
+        """Fused route scores ``(routes,)`` for one embedding, and its nearest exemplars."""
+        query = vector.reshape(1, -1)
+        found = self.knn.neighbours(query, neighbours)
+        fused = fuse(found, self.knn.votes(found), self.classifier.probabilities(query))[0]
+        shown = tuple(
+            Neighbour(self.texts[i], self.routes[self.knn.labels[i]], round(float(s), 4))
+            for s, i in zip(found.similarities[0][:SHOWN], found.ids[0][:SHOWN], strict=True)
+            if i >= 0
+        )
+        return fused, shown
+
+
+def load_semantic(
+    settings: RoutingSettings, routes: set[str]
+) -> tuple[OnnxEmbedder, SemanticIndex]:
+    """Load the encoder and the index the settings name. Blocking: call it from a thread.
+
+    Raises:
+        ConfigError: a file is missing or altered, or the index names an unconfigured route.
+    """
+    if settings.index is None or settings.encoder is None:
+        raise ConfigError("routing.index: not set")
+    encoder = OnnxEmbedder(
+        Path(settings.encoder),
+        threads=settings.encoder_threads,
+        max_tokens=settings.max_tokens,
+    )
+    index = SemanticIndex(Path(settings.index), encoder_sha=encoder.sha256, routes=routes)
+    return encoder, index

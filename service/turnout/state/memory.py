@@ -1,0 +1,35 @@
+"""In-process state: the embedded default, for a single replica."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from turnout.state.fallback import Replicated
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import redis.asyncio as aioredis
+
+S = TypeVar("S")
+
+
+class MemoryState:
+    """State held in this process; always reachable."""
+
+    backend = "memory"
+
+    def replicated(self, local: S, shared: Callable[[aioredis.Redis], S]) -> Replicated[S]:
+        """``local`` alone: there is no one to share with."""
+        return Replicated(local)
+
+    def shared(self, make: Callable[[aioredis.Redis], S]) -> S | None:
+        """None: nothing is shared."""
+        return None
+
+    async def ping(self) -> bool:
+        """Always true."""
+        return True
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

