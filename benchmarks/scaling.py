@@ -1,10 +1,11 @@
 """How turnout's costs grow with the work: prompt length, index size, concurrency.
 
-- **Prompt length.** The default config's router (rules, then the semantic tier over
-  ``index/build/default``), built by the same functions as the app's lifespan, decides prompts
-  of 16 to 2,048 ``use-m3`` tokens, cut from MMLU-Pro questions joined together. p50/p99 of the
-  whole decision and of the semantic tier. The encoder keeps head and tail within
-  ``routing.max_tokens`` (256 by default), so the cost should stop growing past it.
+- **Prompt length.** The default config's router (rules, then the semantic tier over the
+  default index that ``turnout setup`` builds), built by the same functions as the app's
+  lifespan, decides prompts of 16 to 2,048 ``use-m3`` tokens, cut from MMLU-Pro questions
+  joined together. p50/p99 of the whole decision and of the semantic tier. The encoder keeps
+  head and tail within ``routing.max_tokens`` (256 by default), so the cost should stop
+  growing past it.
 - **Index size.** `turnout.routing.knn.build_index`, the index the service builds (exact search
   up to 4,096 vectors, HNSW beyond), over real ``use-m3`` embeddings grown by jittered copies
   (`benchmarks.knn.grow`), 1k to 1M vectors: search p50/p99 (batch 1, k 10, one thread),

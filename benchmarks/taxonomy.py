@@ -1,12 +1,12 @@
 """The default taxonomy on its held-out set: accuracy per route, per kind of prompt, per tier.
 
 The router is the default config's (``turnout/defaults/config.yaml``: rules, then the semantic
-tier over ``index/build/default``), built by the same functions as the app's lifespan. Every
-prompt of ``index/heldout/`` is routed once; a prompt counts as right when the decision names
-its route, so a prompt sent to the default route for low confidence counts as wrong unless it
-belongs there. Reported as well: the semantic tier alone (rules off), accuracy by kind of prompt
-(multi-paragraph, with code or data pasted in, not in English, drawn from a dataset) and the
-confusion matrix.
+tier over the default index that ``turnout setup`` builds), built by the same functions as the
+app's lifespan. Every prompt of ``index/heldout/`` is routed once; a prompt counts as right
+when the decision names its route, so a prompt sent to the default route for low confidence
+counts as wrong unless it belongs there. Reported as well: the semantic tier alone (rules off),
+accuracy by kind of prompt (multi-paragraph, with code or data pasted in, not in English, drawn
+from a dataset) and the confusion matrix.
 
     .venv/bin/python -m benchmarks.taxonomy [--show-errors]
 """

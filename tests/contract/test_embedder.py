@@ -112,17 +112,18 @@ def test_missing_or_altered_build_is_a_config_error(tmp_path: Path) -> None:
         OnnxEmbedder(USE_M3, threads=1, max_tokens=5000)
 
 
-def test_serving_never_imports_torch() -> None:
+def test_serving_never_imports_torch_or_the_trainers() -> None:
     script = (
         "import sys\n"
+        "import turnout.cli\n"
         "from turnout.app import create_app\n"
         "from turnout.config import load_settings\n"
         "from turnout.home import data_home\n"
         "from turnout.routing.encoder import OnnxEmbedder\n"
         "create_app(load_settings(None, {}))\n"
         "OnnxEmbedder(data_home({}).encoder(), threads=1, max_tokens=64).embed(['hello'])\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"
-        " if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'onnx',"
+        " 'turnout.training', 'turnout.models') if m in sys.modules)\n"
         "print(','.join(heavy) or 'none')\n"
     )
     out = subprocess.run(  # noqa: S603 - the test's own interpreter and script

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,9 +33,14 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     this checkout's editable install of turnout is not in it): what is tested is the wheel.
     """
     work = tmp_path_factory.mktemp("package")
-    wheels = work / "wheels"
+    source, wheels = work / "source", work / "wheels"  # built from a copy: the checkout stays clean
+    shutil.copytree(
+        ROOT / "service", source / "service", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-        "-w", wheels, ROOT, cwd=work)  # fmt: skip
+        "-w", wheels, source, cwd=work)  # fmt: skip
     (wheel,) = wheels.glob("turnout-*.whl")
     venv = work / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=work)

@@ -19,13 +19,10 @@ import uvicorn
 
 from turnout.app import create_app
 from turnout.caller import key_hash
-from turnout.cli.index import rebuild_index, setup
 from turnout.cli.route import index_settings, prompts, route
 from turnout.config import load_settings, process_environ
 from turnout.errors import ConfigError
 from turnout.home import data_home
-from turnout.models.build import RECIPES
-from turnout.training.index import THRESHOLD_PERCENTILE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -54,9 +51,9 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     setup_command.add_argument(
         "--encoder",
         action="append",
-        choices=sorted(RECIPES),
         dest="encoders",
-        help="an encoder to build besides use-m3 (minilm-l6 needs 'turnout[build]')",
+        metavar="NAME",
+        help="an encoder to build besides use-m3: minilm-l6 (needs 'turnout[build]')",
     )
     setup_command.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
@@ -92,10 +89,9 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--threshold-percentile",
         type=_percentile,
-        default=THRESHOLD_PERCENTILE,
         metavar="P",
         help="each route's threshold: this percentile of its correct held-out confidence; "
-        f"higher sends more prompts to the default route (default {THRESHOLD_PERCENTILE})",
+        "higher sends more prompts to the default route (default 2)",
     )
     rebuild.add_argument(
         "--force", action="store_true", help="rebuild even when the build in --out is up to date"
@@ -129,6 +125,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
             _fill_home(settings, home)
         serve(settings, host=args.host, port=args.port)
     elif args.command == "setup":
+        from turnout.cli.index import setup  # noqa: PLC0415 - serving never loads the trainers
+
         setup(home, args.encoders or (), force=args.force)
     elif args.command == "route":
         if args.index is not None:
@@ -140,6 +138,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
     elif args.command == "key":
         return _hash_key()
     elif args.command == "index":
+        from turnout.cli.index import rebuild_index  # noqa: PLC0415 - as above
+
         rebuild_index(
             args.exemplars,
             args.out,
@@ -161,6 +161,8 @@ def _fill_home(settings: Settings, home: Home) -> None:
     if all((folder / "manifest.json").exists() for folder in needed):
         return
     logger.info("first start: building the encoder and the default index into %s", home.root)
+    from turnout.cli.index import setup  # noqa: PLC0415 - as above
+
     setup(home)
 
 

@@ -35,9 +35,11 @@ def rebuild_index(
     encoder: Path,
     *,
     force: bool = False,
-    percentile: float = THRESHOLD_PERCENTILE,
+    percentile: float | None = None,
 ) -> None:
     """``turnout index rebuild``: validate, build with a progress bar, print a summary.
+
+    ``percentile``: of each route's correct held-out confidence, its threshold (default 2).
 
     Raises:
         ConfigError: the exemplars or the encoder cannot be read.
@@ -52,7 +54,7 @@ def rebuild_index(
             out,
             embedder,
             force=force,
-            percentile=percentile,
+            percentile=THRESHOLD_PERCENTILE if percentile is None else percentile,
             progress=lambda done: bar.advance(task, done),
         )
     console = Console()

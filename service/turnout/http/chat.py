@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from turnout.components import Components
     from turnout.flow.flow import Answered
     from turnout.gateway.failover import Opened
+    from turnout.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -123,66 +124,75 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
         raise MethodNotAllowedException(headers={"allow": "POST"})
     components: Components = scope["app"].state.components
-    metrics = components.metrics
     started = perf_counter()
-    route = tier = ""
-    rid = request_id(scope)
+    found = await _answer(components, scope, receive, started)
+    if found is None:
+        return
+    answered, exchange = found
+    try:
+        await _respond(send, receive, answered, components.metrics, started)
+    finally:
+        with anyio.CancelScope(shield=True):  # the answer was given: record it, client or not
+            await components.flow.settle(answered, exchange)
+
+
+async def _answer(
+    components: Components, scope: HTTPScope, receive: Receive, started: float
+) -> tuple[Answered, Exchange] | None:
+    """Identify the caller, read the body and run the flow; None when the client left first.
+
+    Raises:
+        ServiceError: counted in the metrics (under its route, once decided), then re-raised
+            for the error handler.
+    """
     exchange: Exchange | None = None
     try:
-        caller = components.clients.identify(scope["headers"])
-        exchange = Exchange(caller, rid)
+        exchange = Exchange(components.clients.identify(scope["headers"]), request_id(scope))
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
-        answered = await components.flow.answer(body, exchange)
+        return await components.flow.answer(body, exchange), exchange
     except ClientDisconnected:
-        logger.debug("client %s left before sending its body", rid)
-        return
+        logger.debug("client %s left before sending its body", request_id(scope))
+        return None
     except ServiceError as exc:
         status = getattr(exc, "upstream_status", None) or exc.status
         routed = None if exchange is None else exchange.routed
-        route, tier = (
-            ("", "") if routed is None else (routed.decision.route or "", routed.decision.tier)
-        )
-        metrics.request(
-            route=route, model="", tier=tier, status=status, seconds=perf_counter() - started
+        route, tier = ("", "") if routed is None else (routed.decision.route, routed.decision.tier)
+        components.metrics.request(
+            route=route or "", model="", tier=tier, status=status, seconds=perf_counter() - started
         )
         raise
+
+
+async def _respond(
+    send: Send, receive: Receive, answered: Answered, metrics: Metrics, started: float
+) -> None:
+    """Send the upstream's answer, JSON or relayed event by event, and count the request."""
     decision, opened = answered.routed.decision, answered.sent.answer
     route, model, status = decision.route or "", opened.target.id, opened.response.status
 
     def finished() -> None:
+        seconds = perf_counter() - started
         metrics.request(
-            route=route,
-            model=model,
-            tier=decision.tier,
-            status=status,
-            seconds=perf_counter() - started,
+            route=route, model=model, tier=decision.tier, status=status, seconds=seconds
         )
 
+    caller = answered.routed.inp.caller
     headers = _headers(answered, debug=caller.header(DEBUG_HEADER) in DEBUG_ON)
-    try:
-        if opened.body is None:
-            content_type = (opened.response.content_type or "text/event-stream").encode()
-            start: HTTPResponseStartEvent = {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*headers, (b"content-type", content_type), *SSE_HEADERS],
-            }
-            await _stream(send, receive, start, _events(opened, finished))
-            return
-        content = rewrite_model(opened.body, opened.target.id)
-        content_type = (opened.response.content_type or "application/json").encode()
-        headers += [
-            (b"content-type", content_type),
-            (b"content-length", str(len(content)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content, "more_body": False})
-        finished()
-    finally:
-        with anyio.CancelScope(
-            shield=True
-        ):  # the answer was given: record it, even if the client left
-            await components.flow.settle(answered, exchange)
+    if opened.body is None:
+        content_type = (opened.response.content_type or "text/event-stream").encode()
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-type", content_type), *SSE_HEADERS],
+        }
+        await _stream(send, receive, start, _events(opened, finished))
+        return
+    content = rewrite_model(opened.body, opened.target.id)
+    content_type = (opened.response.content_type or "application/json").encode()
+    headers += [(b"content-type", content_type), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content, "more_body": False})
+    finished()
 
 
 async def _events(opened: Opened, finished: Callable[[], None]) -> AsyncGenerator[bytes, None]:

@@ -180,9 +180,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"no encoder build in {folder} ({exc}): run `make run` or `python -m models.build`"
-        ) from exc
+        raise ConfigError(f"no encoder build in {folder} ({exc}): run `turnout setup`") from exc
     for name, expected in manifest["files"].items():
         try:
             digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()

@@ -1,0 +1,99 @@
+"""The router's steps the request flow uses: fast tiers, a speculative guess, the slow tiers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+import pytest
+
+from turnout.catalog import Catalog
+from turnout.config import RuleSettings
+from turnout.flow.router import Read, Routed, Router
+from turnout.metrics import Metrics
+from turnout.policy.scoring import TargetStats
+from turnout.policy.selector import Selector
+from turnout.routing.decision import RouteMatch, Tier
+from turnout.routing.pipeline import Pipeline
+from turnout.routing.rules import RuleTier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from turnout.config import Settings
+    from turnout.routing.analyze import RoutingInput
+
+HINT = msgspec.convert(
+    {"name": "hint", "route": "chat", "keywords": ["python"], "speculative": True}, RuleSettings
+)
+FENCE = msgspec.convert({"name": "fence", "route": "pair", "regex": "```"}, RuleSettings)
+
+
+class FixedTier:
+    """A slow tier that always decides ``route``: a fake of the semantic tier."""
+
+    tier = Tier.SEMANTIC
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.asked = 0
+
+    async def match(self, inp: RoutingInput) -> RouteMatch:
+        self.asked += 1
+        return RouteMatch(self.route, Tier.SEMANTIC, 0.9, "fixed")
+
+
+def router(settings: Settings, slow: FixedTier | None, speculative: Iterable[str]) -> Router:
+    catalog = Catalog(settings)
+    tiers = [] if slow is None else [slow]
+    pipeline = Pipeline(catalog, [RuleTier([HINT, FENCE])], settings.default_route, tiers)
+    selector = Selector(catalog, settings, TargetStats())
+    return Router(pipeline, selector, Metrics(), None, frozenset(speculative))
+
+
+def body(text: str) -> bytes:
+    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+@pytest.mark.anyio
+async def test_the_fast_tiers_leave_a_guess_and_the_slow_ones_decide(settings: Settings) -> None:
+    slow = FixedTier("code")
+    routing = router(settings, slow, {"chat"})
+    read = routing.read(body("is this python idiomatic?"))
+    assert isinstance(read, Read)
+    assert (read.pending.guess, slow.asked) == ("chat", 0)
+    guess = routing.guess(read)
+    assert guess is not None
+    assert (guess.decision.route, guess.decision.tier) == ("chat", Tier.RULE)
+    assert [target.id for target in guess.candidates] == ["beta/b-small", "alpha/a-small"]
+    decided = await routing.finish(read)
+    assert (decided.decision.route, decided.decision.tier, slow.asked) == ("code", Tier.SEMANTIC, 1)
+    assert set(decided.decision.timings_ms) == {"rule", "semantic"}
+    assert decided.decision_ms >= guess.decision_ms
+
+
+@pytest.mark.anyio
+async def test_a_rule_decides_alone_and_route_is_read_then_finish(settings: Settings) -> None:
+    slow = FixedTier("code")
+    routing = router(settings, slow, {"chat"})
+    ruled = routing.read(body("```x = 1```"))
+    assert isinstance(ruled, Routed)
+    assert (ruled.decision.route, ruled.decision.tier, slow.asked) == ("pair", Tier.RULE, 0)
+    routed = await routing.route(body("is this python idiomatic?"))
+    assert (routed.decision.route, slow.asked) == ("code", 1)
+
+
+def test_no_guess_without_speculation_slow_tiers_or_a_model_that_fits(settings: Settings) -> None:
+    prompt = body("is this python idiomatic?")
+    unspeculative = router(settings, FixedTier("code"), ())
+    read = unspeculative.read(prompt)
+    assert isinstance(read, Read)
+    assert read.pending.guess == "chat"
+    assert unspeculative.guess(read) is None  # the route does not speculate
+    without_slow = router(settings, None, {"chat"}).read(prompt)
+    assert isinstance(without_slow, Read)
+    assert without_slow.pending.guess is None  # no slow tier to overlap the call with
+    long = router(settings, FixedTier("code"), {"chat"})
+    too_long = long.read(body("python " * 20_000))  # about 35k tokens: over chat's 16k models
+    assert isinstance(too_long, Read)
+    assert long.guess(too_long) is None
