@@ -8,6 +8,7 @@ import pytest
 
 from turnout.config import Secret, default_config_path, load_settings, parse_settings
 from turnout.errors import ConfigError
+from turnout.home import data_home
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -166,3 +167,29 @@ def test_config_file_round_trip(tmp_path: Path) -> None:
     settings = load_settings(path, {"OPENAI_API_KEY": "k"})
     assert [route.name for route in settings.routes] == ["general", "code"]
     assert settings.server.port == 8080
+
+
+def test_index_and_encoder_names_are_builds_in_the_data_directory(tmp_path: Path) -> None:
+    home = {"TURNOUT_HOME": str(tmp_path / "home")}
+    named = parse_settings(
+        (BASE + "routing: {index: default, encoder: minilm-l6}\n").encode(), home
+    ).routing
+    assert named.index == str(tmp_path / "home" / "indexes" / "default")
+    assert named.encoder == str(tmp_path / "home" / "encoders" / "minilm-l6")
+    assert parse_settings(BASE.encode(), home).routing.encoder == str(
+        tmp_path / "home" / "encoders" / "use-m3"
+    )
+    folders = parse_settings(
+        (BASE + "routing: {index: ./mine, encoder: ./enc/use-m3}\n").encode(), home, base=tmp_path
+    ).routing
+    assert (folders.index, folders.encoder) == (
+        str(tmp_path / "mine"),
+        str(tmp_path / "enc" / "use-m3"),
+    )
+
+
+def test_the_data_directory_follows_turnout_home_then_xdg(tmp_path: Path) -> None:
+    assert data_home({"TURNOUT_HOME": str(tmp_path)}).root == tmp_path.resolve()
+    xdg = data_home({"XDG_DATA_HOME": str(tmp_path / "data")})
+    assert xdg.root == (tmp_path / "data" / "turnout").resolve()
+    assert data_home({}).root.parts[-3:] == (".local", "share", "turnout")
