@@ -1,9 +1,9 @@
 """The ``turnout`` command: ``serve``, ``setup``, ``route``, ``index``, ``key`` and ``demo``.
 
 Without ``--config`` the shipped default config is used; its index and encoder live in the data
-directory (`turnout.home`), which ``turnout setup`` fills and the first ``turnout serve`` fills
-when it is empty. This is a sync entry point: it starts the event loop (through uvicorn or
-``anyio.run``) and never runs inside one.
+directory (`turnout.home`), which ``turnout setup`` fills, and so does the first ``turnout serve``
+of the shipped config when they are missing. This is a sync entry point: it starts the event
+loop (through uvicorn or ``anyio.run``) and never runs inside one.
 """
 
 from __future__ import annotations
@@ -155,7 +155,11 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
 
 
 def _fill_home(settings: Settings, home: Home) -> None:
-    """Build the shipped config's encoder and index on the first start (``turnout setup``)."""
+    """Build the shipped config's encoder and index on the first start (``turnout setup``).
+
+    Only when one is missing: the check must not load the trainers into the serving process.
+    After an upgrade, ``turnout setup`` brings them up to date (``make run`` runs it).
+    """
     routing = settings.routing
     needed = [Path(path) for path in (routing.index, routing.encoder) if path is not None]
     if all((folder / "manifest.json").exists() for folder in needed):

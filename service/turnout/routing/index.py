@@ -109,7 +109,7 @@ def load_semantic(
         ConfigError: a file is missing or altered, or the index names an unconfigured route.
     """
     if settings.index is None or settings.encoder is None:
-        raise ConfigError("routing.index: not set")
+        raise ConfigError("routing.index and routing.encoder: not set (settings not loaded?)")
     encoder = OnnxEmbedder(
         Path(settings.encoder),
         threads=settings.encoder_threads,
