@@ -1,7 +1,7 @@
 """``turnout index rebuild`` on CLINC150's train split: cold, then with one exemplar changed.
 
 15,100 exemplars over 151 routes (``oos`` included), built the way the command builds them (the
-default encoder on two threads, `turnout.routing.index.rebuild`): embedding, the classifier,
+default encoder on two threads, `turnout.training.index.rebuild`): embedding, the classifier,
 thresholds and the FAISS index. The cold build starts from an empty folder; the incremental one
 changes one exemplar's text, so it embeds that one and reuses the rest. Reported: seconds for
 each, the rows embedded and reused, and the peak RSS of this process.

@@ -148,12 +148,13 @@ class Flow:
                 decided = await self.router.finish(read)
             except ServiceError as exc:  # raised after the group, so that it is not grouped
                 decided = exc
-            if isinstance(decided, ServiceError) or decided.decision.route != guess.decision.route:
+            agreed = isinstance(decided, Routed) and decided.decision.route == guess.decision.route
+            if not agreed:
                 await _abandon(call)
         if isinstance(decided, ServiceError):
             raise decided
         exchange.routed = decided
-        if decided.decision.route != guess.decision.route:
+        if not agreed:
             wasted = guess.inp.tokens
             self._metrics.speculation("disagreed", saved_s=0.0, wasted_tokens=wasted)
             answered = await self._send(decided, exchange, counted=True)

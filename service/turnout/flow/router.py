@@ -72,7 +72,6 @@ class Read:
     fields: Fields
     chat: ChatRequest
     inp: RoutingInput
-    caller: Caller
     pending: Pending
     started: float
 
@@ -115,7 +114,7 @@ class Router:
         found = self._pipeline.fast(chat.model, inp)
         if isinstance(found, Decision):
             return self._routed(fields, chat, inp, found, started)
-        return Read(fields, chat, inp, caller, found, started)
+        return Read(fields, chat, inp, found, started)
 
     async def finish(self, read: Read) -> Routed:
         """Decide with the slow tiers what the fast ones left.
@@ -133,7 +132,7 @@ class Router:
             return None
         decision = Decision(route, Tier.RULE, 0.0, "speculative guess")
         try:
-            selection = self._selector.candidates(decision, read.inp, read.caller)
+            selection = self._selector.candidates(decision, read.inp, read.inp.caller)
         except RequestError:  # the guessed route cannot take it: nothing to start, not an error
             return None
         elapsed = (perf_counter() - read.started) * MS
