@@ -22,6 +22,7 @@ from benchmarks.common import default_index, emit, machine, open_router, percent
 from benchmarks.taxonomy import heldout_rows
 from turnout.config import RuleSettings, Settings, load_settings
 from turnout.flow.router import Routed
+from turnout.wire.chat import decode_request
 
 HINTS: Final = {
     "code": ["python", "javascript", "function", "sql", "bug", "error", "code", "api"],
@@ -54,7 +55,7 @@ async def measure(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, A
         body = msgspec.json.encode(
             {"model": "auto", "messages": [{"role": "user", "content": row["text"]}]}
         )
-        read = router.read(body)
+        read = router.read(decode_request(body))
         if isinstance(read, Routed):
             continue
         guess = router.guess(read)

@@ -60,6 +60,15 @@ providers:
         input_per_mtok: 1
         output_per_mtok: 1
         context_window: 8000
+  - name: native
+    base_url: {alpha}/v1
+    apis: [responses, messages]
+    models:
+      - id: n-model
+        input_per_mtok: 1
+        output_per_mtok: 4
+        context_window: 100000
+        capabilities: [tools, json, vision]
   - name: locked
     base_url: {alpha}/v1
     api_key_env: LOCKED_KEY
@@ -74,6 +83,7 @@ routes:
   - {{name: fallback, targets: [dead/d-model, beta/b-large]}}
   - {{name: pair, targets: [alpha/a-small, beta/b-large]}}
   - {{name: sealed, targets: [locked/l-model]}}
+  - {{name: native, targets: [native/n-model]}}
   - {{name: general, targets: [alpha/a-small, beta/b-large]}}
 rules:
   - {{name: code-fence, regex: "```", route: code}}

@@ -23,9 +23,10 @@ from turnout.catalog import Catalog
 from turnout.components import Components
 from turnout.flow.flow import Flow
 from turnout.flow.router import Router
+from turnout.flow.stored import open_responses
 from turnout.gateway.cascade import Cascade
 from turnout.gateway.failover import Gateway
-from turnout.gateway.providers import OpenAICompatibleAdapter
+from turnout.gateway.providers import HttpAdapter
 from turnout.gateway.upstream import UpstreamClient
 from turnout.http.dependencies import components
 from turnout.http.error_handlers import exception_handlers
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> Litestar:
                 )
             clients: dict[str, UpstreamClient] = {}
             for provider in settings.providers:
-                client = UpstreamClient(provider, OpenAICompatibleAdapter(provider))
+                client = UpstreamClient(provider, HttpAdapter(provider))
                 stack.push_async_callback(client.aclose)
                 clients[provider.name] = client
             catalog = Catalog(settings)
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> Litestar:
                 clients=Clients(settings),
                 admission=admission,
                 semantic=semantic,
+                responses=open_responses(state, settings.responses),
             )
             report_unavailable(settings)
             yield

@@ -1,6 +1,7 @@
 """Who is calling: the client (by a hash of its API key) and the conversation.
 
-A client is told apart by the SHA-256 of the bearer token it sends; the token itself is never
+A client is told apart by the SHA-256 of the API key it sends (a bearer token, or ``x-api-key``
+as Anthropic's SDKs send it); the key itself is never
 kept, logged or compared. Clients listed in the config (``clients``, by key hash) carry a name,
 a tier and a team; with ``auth.required`` no other key gets in (401). Clients without a key are
 ``anonymous``. A conversation is named by ``x-session-id`` (or the body's ``user``), scoped to
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 ANONYMOUS: Final = "anonymous"
 SESSION_HEADER: Final = b"x-session-id"
+API_KEY_HEADER: Final = b"x-api-key"
 MAX_SESSION_CHARS: Final = 256
 
 
@@ -61,14 +63,19 @@ def key_hash(token: bytes) -> str:
 
 
 def _token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, str | None]:
-    """The bearer token and the session a request's ASGI headers (lower case) carry."""
-    token = session = None
+    """The API key and the session a request's ASGI headers (lower case) carry.
+
+    A bearer token wins over ``x-api-key`` when a request has both.
+    """
+    token = session = api_key = None
     for name, value in headers:
         if name == b"authorization":
             token = value.removeprefix(b"Bearer ").strip() or None
+        elif name == API_KEY_HEADER:
+            api_key = value.strip() or None
         elif name == SESSION_HEADER:
             session = value.decode("latin-1").strip()[:MAX_SESSION_CHARS] or None
-    return token, session
+    return token or api_key, session
 
 
 class Clients:

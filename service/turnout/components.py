@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from turnout.catalog import Catalog
     from turnout.config import Settings
     from turnout.flow.flow import Flow
+    from turnout.flow.stored import Responses
     from turnout.metrics import Metrics
     from turnout.policy.admission import Admission
     from turnout.routing.semantic import SemanticTier
@@ -28,3 +29,4 @@ class Components:
     clients: Clients
     admission: Admission
     semantic: SemanticTier | None
+    responses: Responses

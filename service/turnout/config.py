@@ -19,6 +19,7 @@ import msgspec
 from turnout.errors import ConfigError
 from turnout.home import DEFAULT_ENCODER, DEFAULT_INDEX, Home, data_home
 from turnout.validation import describe
+from turnout.wire.request import Api  # noqa: TC001 - msgspec reads annotations at run time
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -121,10 +122,14 @@ class RateSettings(_Settings, frozen=True, kw_only=True):
 
 
 class ProviderSettings(_Settings, frozen=True, kw_only=True):
-    """An OpenAI-compatible endpoint and the models it serves."""
+    """An upstream endpoint, the APIs it speaks and the models it serves."""
 
     name: Name
     base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    apis: Annotated[frozenset[Api], msgspec.Meta(min_length=1)] = frozenset({"chat_completions"})
+    """The APIs under ``base_url`` (``/chat/completions``, ``/responses``, ``/messages``): a
+    request in one of them goes there as the client sent it; any other goes to Chat Completions,
+    translated. A provider without ``chat_completions`` takes only requests of its own APIs."""
     api_key_env: str | None = None
     api_key: Secret | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
@@ -333,6 +338,18 @@ class GatewaySettings(_Settings, frozen=True, kw_only=True):
     breaker: BreakerSettings = BreakerSettings()
 
 
+class ResponsesSettings(_Settings, frozen=True, kw_only=True):
+    """Stored Responses (``store: true``), which ``previous_response_id`` continues.
+
+    They are kept per client key: in Redis (with ``state.backend: redis``) for ``ttl_s``, and
+    in this process (or while Redis is out) up to ``memory_bytes`` of JSON, least recently used
+    first out.
+    """
+
+    ttl_s: Positive = 30 * 86_400.0
+    memory_bytes: Annotated[int, msgspec.Meta(ge=1)] = 256 * 1024 * 1024
+
+
 class CacheSettings(_Settings, frozen=True, kw_only=True):
     """The in-process decision cache: near-duplicate prompts reuse a semantic decision.
 
@@ -385,6 +402,7 @@ class Settings(_Settings, frozen=True, kw_only=True):
     gateway: GatewaySettings = GatewaySettings()
     limits: LimitSettings = LimitSettings()
     sessions: SessionSettings = SessionSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     routing: RoutingSettings = RoutingSettings()
     providers: tuple[ProviderSettings, ...]
     routes: tuple[RouteSettings, ...]

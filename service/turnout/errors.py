@@ -5,6 +5,7 @@
     │   ├── InvalidRequest          400  invalid_request_error
     │   ├── RequestTooLarge         413  invalid_request_error   request_too_large
     │   ├── ModelNotFound           404  invalid_request_error   model_not_found
+    │   ├── ResponseNotFound        404  invalid_request_error   response_not_found
     │   ├── AuthenticationFailed    401  authentication_error    invalid_api_key
     │   └── RateLimited             429  rate_limit_error        rate_limit_exceeded
     ├── UpstreamError               (one attempt failed; the gateway may fail over)
@@ -14,7 +15,8 @@
     ├── AllProvidersFailed          503  server_error            all_providers_unavailable
     └── ConfigError                 (start-up only, never reaches HTTP)
 
-The envelope itself is built in exactly one place: ``turnout/http/error_handlers.py``.
+The envelope itself is built in exactly one place: ``turnout/http/error_handlers.py``; it is
+OpenAI's on every path but the Messages API's, where it is Anthropic's, with the same statuses.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ class ModelNotFound(RequestError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, param="model")
+
+
+class ResponseNotFound(RequestError):
+    """No stored response of this client has the id (``previous_response_id``, or the path)."""
+
+    status = 404
+    code = "response_not_found"
 
 
 class NoCapableModel(RequestError):
@@ -169,11 +178,15 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamRejected(UpstreamError):
     """The upstream refused the request itself (a 4xx other than 408/429): passed back as is."""
 
-    def __init__(self, *, target: str, status: int, body: bytes, content_type: str | None) -> None:
+    def __init__(
+        self, *, target: str, status: int, body: bytes, content_type: str | None, api: str
+    ) -> None:
         super().__init__(f"{target} answered {status}", target=target)
         self.upstream_status = status
         self.body = body
         self.content_type = content_type
+        self.api = api
+        """The API the body is in (``chat_completions``, ``responses``, ``messages``)."""
 
 
 class AllProvidersFailed(ServiceError):

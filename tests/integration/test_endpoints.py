@@ -61,7 +61,7 @@ def test_health_and_readiness(router_url: str) -> None:
     ready = httpx.get(f"{router_url}/readyz").json()
     assert ready["status"] == "ready"
     assert ready["state"] == {"backend": "memory", "reachable": True}
-    assert ready["providers_available"] == 3
+    assert ready["providers_available"] == 4
 
 
 def test_metrics_count_requests_decisions_and_upstream_errors(

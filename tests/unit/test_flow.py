@@ -16,12 +16,14 @@ from turnout.policy.selector import Selector
 from turnout.routing.decision import RouteMatch, Tier
 from turnout.routing.pipeline import Pipeline
 from turnout.routing.rules import RuleTier
+from turnout.wire.chat import decode_request
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from turnout.config import Settings
     from turnout.routing.analyze import RoutingInput
+    from turnout.wire.request import Request
 
 HINT = msgspec.convert(
     {"name": "hint", "route": "chat", "keywords": ["python"], "speculative": True}, RuleSettings
@@ -51,8 +53,10 @@ def router(settings: Settings, slow: FixedTier | None, speculative: Iterable[str
     return Router(pipeline, selector, Metrics(), None, frozenset(speculative))
 
 
-def body(text: str) -> bytes:
-    return msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+def body(text: str) -> Request:
+    return decode_request(
+        msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+    )
 
 
 @pytest.mark.anyio
@@ -79,7 +83,10 @@ async def test_a_rule_decides_alone_and_route_is_read_then_finish(settings: Sett
     ruled = routing.read(body("```x = 1```"))
     assert isinstance(ruled, Routed)
     assert (ruled.decision.route, ruled.decision.tier, slow.asked) == ("pair", Tier.RULE, 0)
-    routed = await routing.route(body("is this python idiomatic?"))
+    text = "is this python idiomatic?"
+    routed = await routing.route(
+        msgspec.json.encode({"model": "auto", "messages": [{"role": "user", "content": text}]})
+    )
     assert (routed.decision.route, slow.asked) == ("code", 1)
 
 

@@ -8,9 +8,10 @@ import msgspec
 import pytest
 
 from turnout import errors
-from turnout.gateway.relay import _events, rewrite_model
+from turnout.gateway.relay import rewrite_event, rewrite_model
 from turnout.http.error_handlers import error_event
 from turnout.wire.chat import decode_chat, encode_with_model
+from turnout.wire.sse import split_events
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -52,14 +53,25 @@ async def test_sse_events_split_across_chunks_are_rewritten_whole() -> None:
         b"data: [DONE]\n\n",
         b"trailing",
     )
-    out = [chunk async for chunk in _events(_chunks(*parts), "p/m")]
-    assert out == [
-        b'data: {"model":"p/m","n":1}\n\n',
-        b'data: {"model":"p/m","n":2}\n\n',
-        b": keep-alive comment\n\n",
-        b"data: [DONE]\n\n",
-        b"trailing",
+    out = [
+        [rewrite_event(event, "p/m") for event in events]
+        async for events in split_events(_chunks(*parts))
     ]
+    assert out == [
+        [b'data: {"model":"p/m","n":1}'],
+        [b'data: {"model":"p/m","n":2}'],
+        [b": keep-alive comment"],
+        [b"data: [DONE]"],
+        [b"trailing"],
+    ]
+
+
+@pytest.mark.anyio
+async def test_one_large_event_in_many_chunks_is_split_once_whole() -> None:
+    event = b"data: " + b"x" * 100_000
+    chunks = [event[i : i + 1000] for i in range(0, len(event), 1000)] + [b"\n", b"\ndata: 2\n\n"]
+    out = [events async for events in split_events(_chunks(*chunks))]
+    assert out == [[event, b"data: 2"]]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
-"""A simulated OpenAI-compatible upstream: a small ASGI app for the demo and for tests.
+"""A simulated upstream: a small ASGI app for the demo and for tests.
 
-Each instance answers ``POST /v1/chat/completions`` (JSON and SSE) with clearly labelled
-simulated text. Its default profile has a latency and a failure rate (seeded, so runs repeat);
-tests queue exact behaviours instead, one per request: ok, a status with an OpenAI error body,
-a delay, a connection dropped mid-stream, a slow stream. It records what it received and how
+Each instance answers ``POST /v1/chat/completions``, ``/v1/responses`` and ``/v1/messages``
+(JSON and SSE, each in its own API's shape, `turnout.demo.formats`) with clearly
+labelled simulated text, or a call of the request's first tool. Its default profile has a
+latency and a failure rate (seeded, so runs repeat); tests queue exact behaviours instead, one
+per request: ok, a status with an OpenAI error body, a delay, a connection dropped mid-stream,
+a slow stream. It records what it received and how
 each stream ended, so tests can assert the rewritten ``model``, the auth header and cancellation.
 """
 
@@ -12,12 +14,13 @@ from __future__ import annotations
 import collections
 import random
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 import msgspec
+
+from turnout.demo import formats
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,6 +34,11 @@ _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 
 Kind = Literal["ok", "status", "drop"]
+PATHS: Final[dict[str, formats.Api]] = {
+    "/chat/completions": "chat_completions",
+    "/responses": "responses",
+    "/messages": "messages",
+}
 StreamEnd = Literal["completed", "client_disconnected", "dropped"]
 
 
@@ -115,7 +123,8 @@ class SimulatedUpstream:
             return
         body = await _read_body(receive)
         path = scope["path"]
-        if scope["method"] != "POST" or not path.endswith("/chat/completions"):
+        api = next((api for end, api in PATHS.items() if path.endswith(end)), None)
+        if scope["method"] != "POST" or api is None:
             await _respond(send, 404, _error("not found", "not_found"))
             return
         request = _DECODER.decode(body)
@@ -131,58 +140,25 @@ class SimulatedUpstream:
             await _respond(send, behaviour.status, _error(message, "simulated_error"), extra)
             return
         model = str(request.get("model", ""))
+        answer = self._answer(api, model, request)
         if request.get("stream"):
-            await self._stream(model, behaviour, receive, send)
+            await self._stream(answer, behaviour, receive, send)
             return
         logprob = behaviour.logprob if request.get("logprobs") else None
-        await _respond(send, 200, _ENCODER.encode(self._completion(model, logprob)))
+        await _respond(send, 200, formats.body(answer, logprob))
 
-    def _text(self, model: str) -> str:
-        return f"[simulated {self.name}/{model}] This answer comes from a simulated upstream."
+    def _answer(self, api: formats.Api, model: str, request: dict[str, Any]) -> formats.Answer:
+        text = f"[simulated {self.name}/{model}] This answer comes from a simulated upstream."
+        number = len(self.received)
+        if formats.answers_tool(api, request):
+            return formats.Answer(api, model, text + " It read the tool's result.", None, number)
+        return formats.Answer(api, model, text, formats.first_tool(api, request), number)
 
-    def _completion(self, model: str, logprob: float | None = None) -> dict[str, Any]:
-        text = self._text(model)
-        logprobs = (
-            {"content": [{"token": word, "logprob": logprob} for word in text.split()]}
-            if logprob is not None
-            else None
-        )
-        return {
-            "id": f"chatcmpl-sim-{len(self.received)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                    "logprobs": logprobs,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 10,
-                "completion_tokens": len(text.split()),
-                "total_tokens": 10 + len(text.split()),
-            },
-        }
-
-    def _chunk(self, model: str, delta: dict[str, str], finish: str | None) -> bytes:
-        chunk = {
-            "id": f"chatcmpl-sim-{len(self.received)}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return b"data: " + _ENCODER.encode(chunk) + b"\n\n"
-
-    async def _stream(self, model: str, behaviour: Behaviour, receive: Receive, send: Send) -> None:
-        words = self._text(model).split(" ")
-        if behaviour.kind == "drop":
-            words = words[: behaviour.chunks]
-        events = [self._chunk(model, {"role": "assistant", "content": ""}, None)]
-        events += [self._chunk(model, {"content": f"{word} "}, None) for word in words]
+    async def _stream(
+        self, answer: formats.Answer, behaviour: Behaviour, receive: Receive, send: Send
+    ) -> None:
+        count = behaviour.chunks if behaviour.kind == "drop" else None
+        events = formats.events(answer, count)
         await send(
             {
                 "type": "http.response.start",
@@ -191,9 +167,10 @@ class SimulatedUpstream:
             }
         )
         disconnected = anyio.Event()
+        last = formats.last_event(answer)
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_disconnect, receive, disconnected)
-            end = await self._send_events(events, model, behaviour, send, disconnected)
+            end = await self._send_events(events, last, behaviour, send, disconnected)
             group.cancel_scope.cancel()
         with self._ended:
             self.stream_ends.append(end)
@@ -204,7 +181,7 @@ class SimulatedUpstream:
     async def _send_events(
         self,
         events: list[bytes],
-        model: str,
+        last: bytes,
         behaviour: Behaviour,
         send: Send,
         disconnected: anyio.Event,
@@ -219,7 +196,6 @@ class SimulatedUpstream:
             return "client_disconnected"
         if behaviour.kind == "drop":
             return "dropped"
-        last = self._chunk(model, {}, "stop") + b"data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": last, "more_body": False})
         return "completed"
 

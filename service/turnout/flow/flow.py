@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from turnout.errors import ServiceError
-from turnout.flow.router import Routed
+from turnout.flow.router import Pin, Routed
 from turnout.policy.admission import Settlement
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from turnout.gateway.cascade import Cascade, Cascaded
     from turnout.metrics import Metrics
     from turnout.policy.admission import Admission, Admitted
+    from turnout.wire.request import Request
 
 Speculated = Literal["agreed", "disagreed"]
 
@@ -86,13 +87,16 @@ class Flow:
         self._cascade = cascade
         self._metrics = metrics
 
-    async def answer(self, body: bytes, exchange: Exchange) -> Answered:
-        """Decide where ``body`` goes and send it there, speculatively when the config allows.
+    async def answer(self, request: Request, exchange: Exchange) -> Answered:
+        """Decide where ``request`` goes and send it there, speculatively when the config allows.
+
+        A request that continues a stored response, or answers tool calls, stays on the
+        conversation's model (`Pin`).
 
         Raises:
             ServiceError: the request is invalid or refused, or no upstream answered.
         """
-        read = self.router.read(body, exchange.caller)
+        read = self.router.read(request, exchange.caller, await self._pin(request, exchange))
         if isinstance(read, Routed):
             exchange.routed = read
             return await self._send(read, exchange)
@@ -103,8 +107,14 @@ class Flow:
         await self._admission.check_limits(exchange.caller, read.inp)
         return await self._speculate(read, guess, exchange)
 
-    async def settle(self, answered: Answered, exchange: Exchange) -> None:
-        """Record the answer for the bandit, the conversation and the budgets."""
+    async def settle(
+        self, answered: Answered, exchange: Exchange, calls: tuple[str, ...] = ()
+    ) -> None:
+        """Record the answer for the bandit, the conversation and the budgets.
+
+        ``calls``: the ids of the tool calls in the answer, as the client got them; their
+        results will come back to the model that made them.
+        """
         sent = answered.sent
         answers = [(sent.answer.target, sent.answer.body)]
         if sent.replaced is not None:
@@ -116,24 +126,36 @@ class Flow:
             exchange.request_id,
             routed.inp,
             answers,
+            calls,
         )
         await self._admission.settle(exchange.caller, settlement)
+
+    async def _pin(self, request: Request, exchange: Exchange) -> Pin | None:
+        if request.continues is not None:
+            route, target = request.continues
+            return Pin(route, target, f"continues a stored response of {target}")
+        if not request.answers_calls:
+            return None
+        found = await self._admission.calls_target(exchange.caller, request.answers_calls)
+        if found is None:
+            return None
+        route, target = found
+        return Pin(route, target, f"carries on the tool loop of {target}")
 
     async def _send(self, routed: Routed, exchange: Exchange, *, counted: bool = False) -> Answered:
         """Admit and send a routed request (the decision, or a speculative guess).
 
         ``counted``: the caller's rate limits counted the request already (speculation).
         """
-        route = routed.decision.route
         admitted = await self._admission.admit(
-            exchange.caller, route, routed.candidates, routed.inp, limits=not counted
+            exchange.caller, routed.decision, routed.candidates, routed.inp, limits=not counted
         )
         sent = await self._cascade.send(
-            route,
+            routed.decision.route,
             admitted.candidates,
-            routed.fields,
+            routed.request,
             exchange.request_id,
-            stream=bool(routed.chat.stream),
+            stream=bool(routed.request.chat.stream),
             tokens=routed.inp.tokens,
         )
         return Answered(routed, admitted, sent)

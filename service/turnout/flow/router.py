@@ -11,10 +11,12 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
 from turnout.caller import ANONYMOUS, Caller
-from turnout.errors import RequestError
+from turnout.config import RESERVED_MODEL
+from turnout.errors import NoCapableModel, RequestError
+from turnout.policy.selector import fits
 from turnout.routing.analyze import analyze
 from turnout.routing.decision import MS, Decision, Tier
-from turnout.wire.chat import decode_chat
+from turnout.wire.chat import decode_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,17 +28,29 @@ if TYPE_CHECKING:
     from turnout.routing.analyze import RoutingInput
     from turnout.routing.decision import Evidence
     from turnout.routing.pipeline import Pending, Pipeline
-    from turnout.wire.chat import ChatRequest, Fields
+    from turnout.wire.request import Request
 
 NOBODY: Final = Caller(ANONYMOUS)
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The model a request's conversation is on, where the request stays (`Tier.SESSION`).
+
+    It is the model that made the tool calls the request answers, or that answered the stored
+    response it continues.
+    """
+
+    route: str | None
+    target: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
 class Routed:
     """A decoded request and where it goes."""
 
-    fields: Fields
-    chat: ChatRequest
+    request: Request
     inp: RoutingInput
     decision: Decision
     candidates: tuple[Target, ...]
@@ -69,8 +83,7 @@ class Routed:
 class Read:
     """A decoded, analyzed request whose fast tiers did not decide (see `Pipeline.fast`)."""
 
-    fields: Fields
-    chat: ChatRequest
+    request: Request
     inp: RoutingInput
     pending: Pending
     started: float
@@ -102,19 +115,28 @@ class Router:
         self._detect = detect
         self._speculative = speculative_routes
 
-    def read(self, body: bytes, caller: Caller = NOBODY) -> Routed | Read:
-        """Decode and analyze one chat-completions body from ``caller``; run the fast tiers.
+    def read(
+        self, request: Request, caller: Caller = NOBODY, pin: Pin | None = None
+    ) -> Routed | Read:
+        """Analyze a decoded request from ``caller``; run the fast tiers.
+
+        ``pin``: the model the request's conversation is on; it decides unless the client
+        named a model or a route other than the pin's.
 
         Raises:
-            RequestError: the body is invalid, names an unknown model, or no model can take it.
+            RequestError: the request names an unknown model, or no model can take it.
         """
         started = perf_counter()
-        fields, chat = decode_chat(body)
-        inp = analyze(chat, caller, self._detect)
-        found = self._pipeline.fast(chat.model, inp)
+        inp = analyze(request.chat, caller, self._detect)
+        model = request.chat.model
+        if pin is not None and model in (RESERVED_MODEL, pin.route):
+            pinned = self._pinned(request, inp, pin, started)
+            if pinned is not None:
+                return pinned
+        found = self._pipeline.fast(model, inp)
         if isinstance(found, Decision):
-            return self._routed(fields, chat, inp, found, started)
-        return Read(fields, chat, inp, found, started)
+            return self._routed(request, inp, found, started)
+        return Read(request, inp, found, started)
 
     async def finish(self, read: Read) -> Routed:
         """Decide with the slow tiers what the fast ones left.
@@ -123,7 +145,7 @@ class Router:
             RequestError: no model of the decided route can take the request.
         """
         decision = await self._pipeline.slow(read.pending, read.inp)
-        return self._routed(read.fields, read.chat, read.inp, decision, read.started)
+        return self._routed(read.request, read.inp, decision, read.started)
 
     def guess(self, read: Read) -> Routed | None:
         """A speculative rule's guess, routed, when its route may start an upstream call."""
@@ -132,43 +154,78 @@ class Router:
             return None
         decision = Decision(route, Tier.RULE, 0.0, "speculative guess")
         try:
-            selection = self._selector.candidates(decision, read.inp, read.inp.caller)
+            targets, variant = self._candidates(decision, read.request, read.inp)
         except RequestError:  # the guessed route cannot take it: nothing to start, not an error
             return None
         elapsed = (perf_counter() - read.started) * MS
-        return Routed(
-            read.fields,
-            read.chat,
-            read.inp,
-            decision,
-            selection.targets,
-            selection.variant,
-            elapsed,
-        )
+        return Routed(read.request, read.inp, decision, targets, variant, elapsed)
 
     async def route(self, body: bytes, caller: Caller = NOBODY) -> Routed:
-        """`read`, then `finish` when the fast tiers did not decide; guesses are ignored.
+        """Decode a Chat Completions body, `read` it, then `finish` it if the fast tiers did not.
+
+        Guesses are ignored.
 
         Raises:
             RequestError: the body is invalid, names an unknown model, or no model can take it.
         """
-        found = self.read(body, caller)
+        found = self.read(decode_request(body), caller)
         return found if isinstance(found, Routed) else await self.finish(found)
 
+    def _pinned(
+        self, request: Request, inp: RoutingInput, pin: Pin, started: float
+    ) -> Routed | None:
+        """The pin's decision, its target first; None when that target can no longer take it."""
+        pinned = self._selector.target(pin.target)
+        if (
+            pinned is None
+            or not fits(pinned, inp)
+            or not request.speakable_by(pinned.provider.apis)
+        ):
+            return None
+        route = pin.route if self._selector.has_route(pin.route) else None
+        decision = Decision(route, Tier.SESSION, 1.0, pin.why, pinned=None if route else pinned.id)
+        try:
+            targets, variant = self._candidates(decision, request, inp)
+        except RequestError:
+            targets, variant = (), None
+        targets = (pinned, *(target for target in targets if target.id != pinned.id))
+        return self._done(request, inp, decision, (targets, variant), started)
+
     def _routed(
+        self, request: Request, inp: RoutingInput, decision: Decision, started: float
+    ) -> Routed:
+        return self._done(request, inp, decision, self._candidates(decision, request, inp), started)
+
+    def _done(
         self,
-        fields: Fields,
-        chat: ChatRequest,
+        request: Request,
         inp: RoutingInput,
         decision: Decision,
+        chosen: tuple[tuple[Target, ...], Variant | None],
         started: float,
     ) -> Routed:
-        selection = self._selector.candidates(decision, inp, inp.caller)
         elapsed = perf_counter() - started
         self._metrics.decision(decision.tier, elapsed)
-        return Routed(
-            fields, chat, inp, decision, selection.targets, selection.variant, elapsed * MS
-        )
+        return Routed(request, inp, decision, chosen[0], chosen[1], elapsed * MS)
+
+    def _candidates(
+        self, decision: Decision, request: Request, inp: RoutingInput
+    ) -> tuple[tuple[Target, ...], Variant | None]:
+        """The decision's candidates that can take the request, and the experiment's arm.
+
+        Raises:
+            RequestError: none can.
+        """
+        selection = self._selector.candidates(decision, inp, inp.caller)
+        if request.native is None:
+            return selection.targets, selection.variant
+        targets = tuple(t for t in selection.targets if request.speakable_by(t.provider.apis))
+        if not targets:
+            raise NoCapableModel(
+                f"no model of route '{decision.route}' takes {request.api} requests: its"
+                " providers speak neither that API nor chat_completions"
+            )
+        return targets, selection.variant
 
 
 def _experiment(variant: Variant | None) -> dict[str, Any]:

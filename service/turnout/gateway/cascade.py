@@ -17,7 +17,7 @@ answer says which in ``x-turnout-cascade``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from turnout.config import Settings
     from turnout.gateway.failover import Gateway, Opened
     from turnout.metrics import Metrics
-    from turnout.wire.chat import Fields
+    from turnout.wire.request import Request
 
 _TRUE: Final = msgspec.Raw(b"true")
 
@@ -104,7 +104,7 @@ class Cascade:
         self,
         route: str | None,
         candidates: tuple[Target, ...],
-        fields: Fields,
+        request: Request,
         request_id: str,
         *,
         stream: bool,
@@ -121,17 +121,17 @@ class Cascade:
         config = self._routes.get(route or "")
         if stream or route is None or config is None:
             opened = await self._gateway.send(
-                candidates, fields, request_id, stream=stream, tokens=tokens
+                candidates, request, request_id, stream=stream, tokens=tokens
             )
             return Cascaded(opened)
         gateway = self._gateway
         cheap = tuple(target for target in candidates if target.id != config.premium.id)
         if not cheap:
             opened = await gateway.send(
-                (config.premium,), fields, request_id, stream=False, tokens=tokens
+                (config.premium,), request, request_id, stream=False, tokens=tokens
             )
             return self._counted(route, Cascaded(opened, None, "premium_only"))
-        with_logprobs = {**fields, "logprobs": _TRUE}
+        with_logprobs = replace(request, fields={**request.fields, "logprobs": _TRUE})
         first = await gateway.send(cheap, with_logprobs, request_id, stream=False, tokens=tokens)
         mean = mean_logprob(first.body)
         if mean is None:
@@ -140,7 +140,7 @@ class Cascade:
             return self._counted(route, Cascaded(first, None, "kept"))
         try:
             premium = await gateway.send(
-                (config.premium,), fields, request_id, stream=False, tokens=tokens
+                (config.premium,), request, request_id, stream=False, tokens=tokens
             )
         except ServiceError:
             return self._counted(route, Cascaded(first, None, "premium_failed"))

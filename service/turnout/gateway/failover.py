@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from turnout.policy.limits import ProviderLimits
     from turnout.policy.scoring import TargetStats
     from turnout.state.fallback import Replicated
-    from turnout.wire.chat import Fields
+    from turnout.wire.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Opened:
 class _Call:
     """What every attempt of one request sends."""
 
-    fields: Fields
+    request: Request
     request_id: str
     stream: bool
     tokens: int
@@ -109,7 +109,7 @@ class Gateway:
     async def send(
         self,
         candidates: Sequence[Target],
-        fields: Fields,
+        request: Request,
         request_id: str,
         *,
         stream: bool,
@@ -130,7 +130,7 @@ class Gateway:
         """
         attempts: list[Attempt] = []
         failures: list[UpstreamError] = []
-        call = _Call(fields, request_id, stream=stream, tokens=tokens)
+        call = _Call(request, request_id, stream=stream, tokens=tokens)
         with anyio.move_on_after(self._total_timeout_s) as deadline:
             for number in range(self._retry.passes):
                 if number:
@@ -232,7 +232,7 @@ class Gateway:
 
     async def _attempt(self, target: Target, call: _Call) -> Opened:
         client = self._clients[target.provider.name]
-        response = await client.open(call.fields, target.model.id, call.request_id)
+        response = await client.open(call.request, target.model.id, call.request_id)
         if call.stream:
             return Opened(target, response, None, ())
         try:

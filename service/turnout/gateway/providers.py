@@ -1,7 +1,11 @@
 """The provider contract: shape an upstream request, and classify what came back.
 
-Providers are OpenAI-compatible, so the one adapter rewrites the URL, the auth header and the
-model id. A provider that needs different behaviour gets its own adapter class here.
+A provider speaks one or more APIs under its base URL (``providers[].apis``). A request goes to
+the API the client spoke when the provider speaks it (the client's body, with only ``model``
+rewritten), else to Chat Completions (its translation). Chat Completions and Responses take
+the key as a bearer token; Messages as ``x-api-key``, with the client's ``anthropic-version``
+(or the API's first, ``2023-06-01``). A provider that needs different behaviour gets its own
+adapter class here.
 """
 
 from __future__ import annotations
@@ -11,31 +15,34 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from turnout import __version__
 from turnout.wire.chat import encode_with_model
+from turnout.wire.request import PATHS
 
 if TYPE_CHECKING:
     from turnout.config import ProviderSettings
-    from turnout.wire.chat import Fields
+    from turnout.wire.request import Api, Request
 
 Outcome = Literal["ok", "retry", "reject"]
 
 RETRYABLE_STATUS: Final = frozenset({408, 409, 425, 429})
 USER_AGENT: Final = f"turnout/{__version__}"
+ANTHROPIC_VERSION: Final = "2023-06-01"
 
 
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
-    """A POST to send upstream."""
+    """A POST to send upstream, in one API."""
 
     url: str
     headers: dict[str, str]
     body: bytes
+    api: Api
 
 
 class ProviderAdapter(Protocol):
     """What the gateway needs from a provider."""
 
-    def prepare(self, fields: Fields, model: str, request_id: str) -> UpstreamRequest:
-        """The upstream request for a body whose ``model`` becomes ``model``."""
+    def prepare(self, request: Request, model: str, request_id: str) -> UpstreamRequest:
+        """The upstream request for ``request``, whose ``model`` becomes ``model``."""
         ...
 
     def classify(self, status: int) -> Outcome:
@@ -43,22 +50,45 @@ class ProviderAdapter(Protocol):
         ...
 
 
-class OpenAICompatibleAdapter:
-    """Any endpoint that speaks OpenAI's ``/chat/completions``."""
+class HttpAdapter:
+    """Any endpoint that speaks Chat Completions, Responses or Messages (or several)."""
 
     def __init__(self, settings: ProviderSettings) -> None:
-        self._url = settings.base_url.rstrip("/") + "/chat/completions"
-        headers = {**settings.headers, "content-type": "application/json", "user-agent": USER_AGENT}
-        if settings.api_key is not None:
-            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
-        self._headers = headers
+        base = settings.base_url.rstrip("/")
+        self._apis = settings.apis
+        self._urls = {api: base + PATHS[api] for api in settings.apis}
+        common = {**settings.headers, "content-type": "application/json", "user-agent": USER_AGENT}
+        key = None if settings.api_key is None else settings.api_key.reveal()
+        bearer = common if key is None else {**common, "authorization": f"Bearer {key}"}
+        anthropic = {"anthropic-version": ANTHROPIC_VERSION, **common}
+        if key is not None:
+            anthropic["x-api-key"] = key
+        self._headers = {
+            "chat_completions": bearer,
+            "responses": bearer,
+            "messages": anthropic,
+        }
 
-    def prepare(self, fields: Fields, model: str, request_id: str) -> UpstreamRequest:
-        """POST the client's body, with only ``model`` rewritten, to the provider."""
+    def prepare(self, request: Request, model: str, request_id: str) -> UpstreamRequest:
+        """POST the client's body natively if the provider speaks its API, else its Chat form.
+
+        Only ``model`` is rewritten.
+
+        Raises:
+            AssertionError: the provider can take neither (the router keeps such targets out).
+        """
+        native = request.native
+        if native is not None and native.api in self._apis:
+            api, fields, extra = native.api, native.fields, dict(native.headers)
+        elif "chat_completions" in self._apis:
+            api, fields, extra = "chat_completions", request.fields, {}
+        else:
+            raise AssertionError(f"a {request.api} request reached a provider that cannot take it")
         return UpstreamRequest(
-            self._url,
-            {**self._headers, "x-request-id": request_id},
+            self._urls[api],
+            {**self._headers[api], **extra, "x-request-id": request_id},
             encode_with_model(fields, model),
+            api,
         )
 
     def classify(self, status: int) -> Outcome:

@@ -7,46 +7,49 @@ as each event is complete, without buffering the stream.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from turnout.wire.chat import Fields, encode_with_model
+from turnout.wire.sse import DATA, split_events
+from turnout.wire.stream import translate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, Callable
 
     from turnout.gateway.upstream import UpstreamResponse
+    from turnout.wire.stream import ChatStream
 
 _FIELDS: Final = msgspec.json.Decoder(Fields)
-_EVENT_END: Final = re.compile(rb"\r?\n\r?\n")
-_DATA: Final = b"data:"
 
 
 def rewrite_model(body: bytes, model: str) -> bytes:
     """``body`` with its top-level ``model`` set to ``model``; unchanged if it has none."""
     try:
         fields = _FIELDS.decode(body)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return body
     if "model" not in fields:
         return body
     return encode_with_model(fields, model)
 
 
-def _rewrite_event(event: bytes, model: str) -> bytes:
+def rewrite_event(event: bytes, model: str) -> bytes:
+    """One SSE event with the top-level ``model`` of its JSON data lines set to ``model``."""
     lines = event.split(b"\n")
     for i, line in enumerate(lines):
-        if line.startswith(_DATA):
-            payload = line[len(_DATA) :].strip()
+        if line.startswith(DATA):
+            payload = line[len(DATA) :].strip()
             if payload.startswith(b"{"):
                 lines[i] = b"data: " + rewrite_model(payload, model)
     return b"\n".join(lines)
 
 
-async def relay_sse(response: UpstreamResponse, model: str) -> AsyncIterator[bytes]:
-    """Relay an upstream SSE response with ``model`` rewritten; always closes the response.
+async def relay_sse(
+    response: UpstreamResponse, rewrite: Callable[[bytes], bytes]
+) -> AsyncGenerator[bytes, None]:
+    """Relay an upstream SSE response event by event, each through ``rewrite``; close it after.
 
     Closing an unfinished response drops its connection, which is how a client's disconnect
     cancels the upstream request.
@@ -55,23 +58,22 @@ async def relay_sse(response: UpstreamResponse, model: str) -> AsyncIterator[byt
         UpstreamError: the upstream connection broke mid-stream.
     """
     try:
-        async for events in _events(response.chunks(), model):
-            yield events
+        async for events in split_events(response.chunks()):
+            yield b"".join(rewrite(event) + b"\n\n" for event in events)
     finally:
         response.close()
 
 
-async def _events(chunks: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        out: list[bytes] = []
-        start = 0
-        for end in _EVENT_END.finditer(pending):
-            out.append(_rewrite_event(pending[start : end.start()], model) + b"\n\n")
-            start = end.end()
-        if out:
-            pending = pending[start:]
-            yield b"".join(out)
-    if pending:
-        yield pending
+async def relay_translated(
+    response: UpstreamResponse, stream: ChatStream
+) -> AsyncGenerator[bytes, None]:
+    """Relay an upstream Chat Completions stream as ``stream``'s API; always closes it.
+
+    Raises:
+        UpstreamError: the upstream connection broke mid-stream.
+    """
+    try:
+        async for events in translate(response.chunks(), stream):
+            yield events
+    finally:
+        response.close()

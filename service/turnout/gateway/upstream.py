@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from turnout.config import ProviderSettings
     from turnout.gateway.providers import ProviderAdapter
-    from turnout.wire.chat import Fields
+    from turnout.wire.request import Api, Request
 
 ERROR_BODY_LIMIT: Final = 64 * 1024
 
@@ -43,11 +43,15 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
 
 
 class UpstreamResponse:
-    """A 2xx upstream response whose body is still unread. Its owner must `close` it."""
+    """A 2xx upstream response whose body is still unread. Its owner must `close` it.
 
-    def __init__(self, target: str, response: aiohttp.ClientResponse) -> None:
+    ``api``: the API it answers in, which the request was sent in.
+    """
+
+    def __init__(self, target: str, response: aiohttp.ClientResponse, api: Api) -> None:
         self._target = target
         self._response = response
+        self.api = api
         self.status = response.status
         self.content_type = response.headers.get("content-type")
 
@@ -96,7 +100,7 @@ class UpstreamClient:
             skip_auto_headers=("user-agent",),
         )
 
-    async def open(self, fields: Fields, model: str, request_id: str) -> UpstreamResponse:
+    async def open(self, request: Request, model: str, request_id: str) -> UpstreamResponse:
         """Send the request; return the response once its status is 2xx, body unread.
 
         Raises:
@@ -105,14 +109,14 @@ class UpstreamClient:
             UpstreamRejected: any other non-2xx status; the body is kept for pass-through.
         """
         target = f"{self.name}/{model}"
-        request = self._adapter.prepare(fields, model, request_id)
+        prepared = self._adapter.prepare(request, model, request_id)
         with map_client_errors(target):
             response = await self._session.post(
-                request.url, data=request.body, headers=request.headers, allow_redirects=False
+                prepared.url, data=prepared.body, headers=prepared.headers, allow_redirects=False
             )
         outcome = self._adapter.classify(response.status)
         if outcome == "ok":
-            return UpstreamResponse(target, response)
+            return UpstreamResponse(target, response, prepared.api)
         try:
             with map_client_errors(target):
                 body = await response.content.read(ERROR_BODY_LIMIT)
@@ -130,6 +134,7 @@ class UpstreamClient:
             status=response.status,
             body=body,
             content_type=response.headers.get("content-type"),
+            api=prepared.api,
         )
 
     async def aclose(self) -> None:

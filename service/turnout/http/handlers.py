@@ -1,8 +1,9 @@
-"""HTTP endpoints besides chat completions: route decisions, models, health, readiness, metrics.
+"""HTTP endpoints besides the API surfaces: route decisions, models, health, readiness, metrics.
 
 Handlers only translate between HTTP and the components; routing, policy and the gateway own
 the work. Litestar reads these signatures at run time, so their types are imported at run time.
-Chat completions, the hot path, is a raw ASGI handler in `turnout.http.chat`.
+The API surfaces (Chat Completions, Responses, Messages), the hot path, are raw ASGI handlers
+on `turnout.http.surface`; `ROUTE_HANDLERS` lists every endpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from turnout.config import RESERVED_MODEL
 from turnout.errors import ConfigError, IndexNotReloaded, InvalidRequest
 from turnout.http.chat import chat_completions
 from turnout.http.dependencies import ComponentsDependency
+from turnout.http.messages import count_tokens, create_message
+from turnout.http.responses import create_response, delete_response, get_response
 from turnout.metrics import CONTENT_TYPE
 from turnout.routing.reload import reload_build
 from turnout.wire.feedback import decode_feedback
@@ -137,6 +140,11 @@ async def metrics(components: ComponentsDependency) -> Response[bytes]:
 
 ROUTE_HANDLERS: Final = [
     chat_completions,
+    create_response,
+    get_response,
+    delete_response,
+    create_message,
+    count_tokens,
     route_decision,
     feedback,
     reload_index,

@@ -1,4 +1,7 @@
-"""The ``x-request-id`` of every response: the client's, when it sent a sane one, or a new one."""
+"""The ``x-request-id`` of every response: the client's, when it sent a sane one, or a new one.
+
+Responses on the Messages API also carry it as ``request-id``, where Anthropic's SDKs read it.
+"""
 
 from __future__ import annotations
 
@@ -31,5 +34,8 @@ async def add_request_id(message: Message, scope: Scope) -> None:
     """Litestar ``before_send`` hook: stamp every response, errors and 404s included."""
     if message["type"] == "http.response.start":
         headers = list(message.get("headers", ()))
-        headers.append((b"x-request-id", request_id(scope).encode()))
+        value = request_id(scope).encode()
+        headers.append((b"x-request-id", value))
+        if scope.get("path", "").startswith("/v1/messages"):
+            headers.append((b"request-id", value))
         message["headers"] = headers

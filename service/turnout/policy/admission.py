@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from turnout.policy.budgets import answer_cost
 from turnout.policy.selector import available
+from turnout.routing.decision import Tier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from turnout.policy.limits import ClientLimits
     from turnout.policy.sessions import Sessions
     from turnout.routing.analyze import RoutingInput
+    from turnout.routing.decision import Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class Settlement:
     answers: Sequence[tuple[Target, bytes | None]]
     """Each answer the request is charged for, with its body when it was read; the first is
     the one the client got (a cascade may have replaced a cheap one)."""
+    calls: tuple[str, ...] = ()
+    """The ids of the tool calls in the answer the client got."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +75,17 @@ class Admission:
     async def admit(
         self,
         caller: Caller,
-        route: str | None,
+        decision: Decision,
         offered: tuple[Target, ...],
         inp: RoutingInput,
         *,
         limits: bool = True,
     ) -> Admitted:
-        """The candidates of ``offered`` (a decision's, for ``route``) that ``caller`` may use.
+        """The candidates of ``offered`` (``decision``'s) that ``caller`` may use.
 
         ``limits``: False when the request was already counted (before a speculative call).
+        A decision of `Tier.SESSION` puts the conversation's model first (a tool loop, a
+        stored response): neither the bandit nor the session reorders it; budgets still may.
 
         Raises:
             RateLimited: a rate limit of the caller is spent.
@@ -89,14 +95,24 @@ class Admission:
         if limits:
             await self.check_limits(caller, inp)
         candidates = available(offered)
-        if self.bandit is not None and route is not None and self.bandit.covers(route):
-            candidates = await self.bandit.order(route, candidates)
+        route, pinned = decision.route, decision.tier == Tier.SESSION
+        bandit = self.bandit
+        if bandit is not None and route is not None and not pinned and bandit.covers(route):
+            candidates = await bandit.order(route, candidates)
         conversation = caller.conversation(inp.user)
-        if self.sessions is not None:
+        if self.sessions is not None and not pinned:
             candidates = await self.sessions.prefer(conversation, candidates)
         if self.budgets is not None:
             candidates = await self.budgets.admit(caller, candidates, inp)
         return Admitted(candidates, conversation)
+
+    async def calls_target(
+        self, caller: Caller, calls: tuple[str, ...]
+    ) -> tuple[str | None, str] | None:
+        """The route and target that made ``caller``'s tool ``calls``, if sessions know it."""
+        if self.sessions is None:
+            return None
+        return await self.sessions.calls_target(caller.key, calls)
 
     async def settle(self, caller: Caller, settlement: Settlement) -> None:
         """Record an answer: the bandit's arm, the conversation's model, the budgets' charge."""
@@ -105,6 +121,7 @@ class Admission:
             await self.bandit.remember(caller, settlement.decision_id, route, target)
         if self.sessions is not None:
             await self.sessions.remember(settlement.conversation, target)
+            await self.sessions.remember_calls(caller.key, settlement.calls, route, target)
         if self.budgets is not None:
             for answered, body in settlement.answers:
                 await self.budgets.charge(caller, answer_cost(answered, body, settlement.inp))

@@ -62,6 +62,14 @@ class Selector:
         }
         self._stats = stats
 
+    def target(self, name: str) -> Target | None:
+        """The configured target called ``name`` (``provider/model``), if there is one."""
+        return self._catalog.targets.get(name)
+
+    def has_route(self, route: str | None) -> bool:
+        """Whether ``route`` is a configured route."""
+        return route is not None and route in self._catalog.routes
+
     def candidates(self, decision: Decision, inp: RoutingInput, caller: Caller) -> Selection:
         """The targets that can take the request, best first (availability not yet checked).
 

@@ -6,6 +6,10 @@ when it is still one of them; when it is not (the conversation moved to another 
 needs a capability the model lacks), the request switches. Outcomes are counted:
 ``turnout_sessions_total{outcome="new|kept|switched"}``.
 
+A tool loop is a session too, without an id: the tool calls of an answer remember its route and
+target, and the request that brings their results back goes to that target
+(`turnout.flow.router.Pin`), on every API surface, whether or not the client names a session.
+
 Over Redis every replica sees the same sessions; while Redis is out each keeps its own.
 """
 
@@ -16,7 +20,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     import redis.asyncio as aioredis
 
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from turnout.state.protocol import State
 
 KEY_PREFIX: Final = "turnout:session:"
+MAX_CALL_ID_CHARS: Final = 128
+MAX_CALLS: Final = 16  # an answer's calls remembered, and a request's results looked up
 
 
 class SessionStore(Protocol):
@@ -116,6 +122,37 @@ class Sessions:
         """The conversation is now on ``target``."""
         if conversation is not None:
             await self._store.run(lambda store: store.put(conversation, target.id))
+
+    async def remember_calls(
+        self, client: str, calls: tuple[str, ...], route: str | None, target: Target
+    ) -> None:
+        """``client``'s tool ``calls`` were made by ``target``, on ``route``."""
+        value = f"{route or ''}\t{target.id}"
+        for call in calls[:MAX_CALLS]:
+            await self._store.run(_put(_call_key(client, call), value))
+
+    async def calls_target(
+        self, client: str, calls: tuple[str, ...]
+    ) -> tuple[str | None, str] | None:
+        """The route and target that made the first of ``calls`` that is remembered."""
+        for call in calls[:MAX_CALLS]:
+            found = await self._store.run(_get(_call_key(client, call)))
+            if found is not None:
+                route, _, target = found.partition("\t")
+                return route or None, target
+        return None
+
+
+def _call_key(client: str, call: str) -> str:
+    return f"{client}:call:{call[:MAX_CALL_ID_CHARS]}"
+
+
+def _get(key: str) -> Callable[[SessionStore], Awaitable[str | None]]:
+    return lambda store: store.get(key)
+
+
+def _put(key: str, value: str) -> Callable[[SessionStore], Awaitable[None]]:
+    return lambda store: store.put(key, value)
 
 
 def open_sessions(state: State, settings: SessionSettings, metrics: Metrics) -> Sessions | None:

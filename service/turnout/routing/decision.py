@@ -15,10 +15,13 @@ class Tier(StrEnum):
 
     A conversation's session does not decide its route: each turn is decided, and the session
     keeps the conversation's model when the decided route still offers it
-    (`turnout.policy.sessions`), so a conversation that changes subject can change model.
+    (`turnout.policy.sessions`), so a conversation that changes subject can change model. A
+    request that carries on a tool loop, or continues a stored response, does not change
+    model: ``session`` is its tier.
     """
 
     EXPLICIT = "explicit"
+    SESSION = "session"
     RULE = "rule"
     CACHE = "cache"
     SEMANTIC = "semantic"

@@ -12,19 +12,22 @@ from turnout.validation import describe
 T = TypeVar("T")
 
 
-def decode_body(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
-    """Decode a request body with ``decoder``; every problem is a 400 naming its key.
+def decode_body(decoder: msgspec.json.Decoder[T], body: bytes, where: str = "") -> T:
+    """Decode a request body (or the part of it at key path ``where``) with ``decoder``.
 
     Raises:
-        InvalidRequest: not UTF-8 JSON, or not of the decoder's type.
+        InvalidRequest: not UTF-8 JSON, nested too deeply, or not of the decoder's type; the
+            message and ``param`` name the key at fault.
     """
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         path, reason = describe(exc)
-        where = f"{path}: " if path else "request body: "
-        raise InvalidRequest(where + reason, param=path or None) from exc
+        key = ".".join(part for part in (where, path) if part).replace(".[", "[")
+        raise InvalidRequest(f"{key or 'request body'}: {reason}", param=key or None) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"request body is not valid UTF-8: {exc.reason}") from exc
+    except RecursionError as exc:  # msgspec recurses once per level of nesting
+        raise InvalidRequest("request body is nested too deeply") from exc

@@ -13,6 +13,7 @@ import msgspec
 
 from turnout.errors import InvalidRequest
 from turnout.wire.body import decode_body
+from turnout.wire.request import Request
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -29,6 +30,7 @@ class Message(msgspec.Struct, frozen=True):
 
     role: Role
     content: str | list[ContentPart] | None = None
+    tool_call_id: str | None = None
 
 
 class ResponseFormat(msgspec.Struct, frozen=True):
@@ -73,6 +75,27 @@ def decode_chat(body: bytes) -> tuple[Fields, ChatRequest]:
     if not request.model:
         raise InvalidRequest("model: must not be empty", param="model")
     return fields, request
+
+
+def decode_request(body: bytes) -> Request:
+    """A Chat Completions body as the flow carries it.
+
+    Raises:
+        InvalidRequest: as `decode_chat`.
+    """
+    fields, chat = decode_chat(body)
+    return Request(fields, chat, answers_calls=answered_calls(chat.messages))
+
+
+def answered_calls(messages: list[Message]) -> tuple[str, ...]:
+    """The tool calls whose results end the conversation (its trailing ``tool`` messages)."""
+    calls: list[str] = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        if message.tool_call_id:
+            calls.append(message.tool_call_id)
+    return tuple(calls)
 
 
 def encode_with_model(fields: Fields, model: str) -> bytes:
