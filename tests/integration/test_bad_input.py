@@ -31,6 +31,18 @@ CASES: list[tuple[str, str, str, bytes | None, int, str, str | None]] = [
         None,
     ),
     ("array body", "POST", "/v1/chat/completions", b"[1, 2]", 400, "invalid_request", None),
+    (
+        "deep nesting",
+        "POST",
+        "/v1/chat/completions",
+        b'{"messages": [{"role": "user", "content": "x"}], "x": '
+        + b"[" * 10_000
+        + b"]" * 10_000
+        + b"}",
+        400,
+        "invalid_request",
+        None,
+    ),
     ("string body", "POST", "/v1/chat/completions", b'"hello"', 400, "invalid_request", None),
     (
         "not utf-8",

@@ -34,8 +34,9 @@ class Answer:
         return f"call_sim_{self.number}"
 
     def words(self) -> list[str]:
-        """The text in stream-sized pieces."""
-        return [f"{word} " for word in self.text.split(" ")]
+        """The text in stream-sized pieces, which join back into it."""
+        words = self.text.split(" ")
+        return [f"{word} " for word in words[:-1]] + words[-1:]
 
 
 def _last(items: list[Any]) -> dict[str, Any]:
@@ -103,7 +104,11 @@ def last_event(answer: Answer) -> bytes:
     """The event that ends a stream."""
     api, model = answer.api, answer.model
     if api == "responses":
-        done = {"type": "response.completed", "response": _response(model, answer, "completed")}
+        done = {
+            "type": "response.completed",
+            "sequence_number": len(_response_events(model, answer, answer.words())),
+            "response": _response(model, answer, "completed"),
+        }
         return _named("response.completed", done)
     if api == "messages":
         delta = {

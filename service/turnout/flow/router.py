@@ -217,8 +217,6 @@ class Router:
             RequestError: none can.
         """
         selection = self._selector.candidates(decision, inp, inp.caller)
-        if request.native is None:
-            return selection.targets, selection.variant
         targets = tuple(t for t in selection.targets if request.speakable_by(t.provider.apis))
         if not targets:
             raise NoCapableModel(
