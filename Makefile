@@ -38,6 +38,7 @@ demo: install
 
 bench-overhead: install
 	$(BIN)/python -m benchmarks.proxy_overhead
+	$(BIN)/python -m benchmarks.surfaces
 
 lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v "^turnout" > requirements.lock

@@ -352,6 +352,28 @@ def _proxy(out: Path) -> list[str]:
     ]
 
 
+def _surfaces(_: Path) -> list[str]:
+    rows = latest("surfaces", lambda r: (r.get("mode"), r.get("variant")))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.surfaces`."]
+    return [
+        "Each API surface at concurrency 1, through a provider that speaks only Chat Completions"
+        " (translated) and one that speaks the surface's API (native), against the same"
+        " upstream called directly in the API it reached; the last column is the added p50"
+        f" minus Chat Completions' in the same run (target: under 0.5 ms). {_where(rows[-1])}.",
+        "",
+        "| mode | surface | direct p50 ms | routed p50 ms | added p50 ms | added p99 ms "
+        "| vs chat ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['mode']} | {r['variant']} | {r['direct_p50_ms']:.3f} | {r['routed_p50_ms']:.3f}"
+            f" | {r['added_p50_ms']:.3f} | {r['added_p99_ms']:.3f} | {r['vs_chat_p50_ms']:+.3f}"
+            f" | {r['errors']} |"
+            for r in rows
+        ),
+    ]
+
+
 def _accuracy(out: Path) -> list[str]:
     rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
     if not rows:
@@ -562,6 +584,7 @@ SECTIONS: Final = (
     ("Index rebuild", _rebuild),
     ("Speculative dispatch", _speculation),
     ("Proxy overhead against concurrency", _proxy),
+    ("Proxy overhead per API surface", _surfaces),
     ("Scaling: prompt length, index size, concurrency", _scaling),
     ("Peers: the LiteLLM proxy in front of the same upstream", _peers),
     ("Peers: aurelio's semantic-router on the same exemplars and encoder", _routing_peers),

@@ -32,6 +32,7 @@ FULL: Final = (
     ("cache", (), 300),
     ("decision", (), 600),
     ("proxy_overhead", (), 600),
+    ("surfaces", (), 600),
     ("knn", (), 900),
     ("rebuild", (), 300),
     ("scaling", (), 1800),
@@ -44,7 +45,7 @@ QUICK: Final = (
     ("cost", ("--quick",), 60),
     ("speculation", (), 60),
 )
-SELF_CONTAINED: Final = frozenset({"taxonomy", "speculation", "proxy_overhead"})
+SELF_CONTAINED: Final = frozenset({"taxonomy", "speculation", "proxy_overhead", "surfaces"})
 
 
 def run(quick: bool) -> list[str]:

@@ -22,7 +22,7 @@ from benchmarks.common import default_index, emit, machine, open_router, percent
 from benchmarks.taxonomy import heldout_rows
 from turnout.config import RuleSettings, Settings, load_settings
 from turnout.flow.router import Routed
-from turnout.wire.chat import decode_request
+from turnout.wire.request import decode_request
 
 HINTS: Final = {
     "code": ["python", "javascript", "function", "sql", "bug", "error", "code", "api"],

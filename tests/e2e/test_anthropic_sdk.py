@@ -8,6 +8,8 @@ import anthropic
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anthropic.types import MessageParam, ToolParam
 
     from turnout.demo.upstream import SimulatedUpstream
@@ -26,8 +28,9 @@ PATHS = {"code": "/v1/chat/completions", "native": "/v1/messages"}
 
 
 @pytest.fixture
-def client(served_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=served_url, api_key="client-key", max_retries=0)
+def client(served_url: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=served_url, api_key="client-key", max_retries=0) as made:
+        yield made
 
 
 @pytest.mark.parametrize("route", ROUTES)

@@ -8,6 +8,8 @@ import openai
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from openai.types.responses import FunctionToolParam
 
     from turnout.demo.upstream import SimulatedUpstream
@@ -26,8 +28,9 @@ MODELS = {"code": "alpha/a-large", "native": "native/n-model"}
 
 
 @pytest.fixture
-def client(served_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{served_url}/v1", api_key="client-key", max_retries=0)
+def client(served_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{served_url}/v1", api_key="client-key", max_retries=0) as made:
+        yield made
 
 
 @pytest.mark.parametrize("route", ROUTES)

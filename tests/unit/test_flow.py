@@ -16,7 +16,7 @@ from turnout.policy.selector import Selector
 from turnout.routing.decision import RouteMatch, Tier
 from turnout.routing.pipeline import Pipeline
 from turnout.routing.rules import RuleTier
-from turnout.wire.chat import decode_request
+from turnout.wire.request import decode_request
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

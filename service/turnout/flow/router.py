@@ -16,7 +16,7 @@ from turnout.errors import NoCapableModel, RequestError
 from turnout.policy.selector import fits
 from turnout.routing.analyze import analyze
 from turnout.routing.decision import MS, Decision, Tier
-from turnout.wire.chat import decode_request
+from turnout.wire.request import decode_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable

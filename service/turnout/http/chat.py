@@ -14,8 +14,8 @@ from litestar import asgi
 from turnout.gateway.relay import relay_sse, rewrite_event, rewrite_model
 from turnout.http.error_handlers import error_event
 from turnout.http.surface import serve
-from turnout.wire.chat import decode_request
 from turnout.wire.completion import COMPLETION, call_ids
+from turnout.wire.request import decode_request
 from turnout.wire.sse import event_data
 
 if TYPE_CHECKING:

@@ -81,11 +81,10 @@ class ResponsesTurn:
             raise RequestTooLarge(
                 f"the conversation of previous_response_id is over the limit of {limit} bytes"
             )
-        self._call = read_responses(body, tuple(stored.items))
-        self._call = replace(
-            self._call, request=replace(self._call.request, continues=(stored.route, stored.target))
-        )
-        return self._call.request
+        call = read_responses(body, tuple(stored.items))
+        request = replace(call.request, continues=(stored.route, stored.target))
+        self._call = replace(call, request=request)
+        return request
 
     def json(self, answered: Answered) -> tuple[bytes, bytes]:
         """The response object, from a native answer or a Chat Completions one."""

@@ -13,7 +13,6 @@ import msgspec
 
 from turnout.errors import InvalidRequest
 from turnout.wire.body import decode_body
-from turnout.wire.request import Request
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -75,16 +74,6 @@ def decode_chat(body: bytes) -> tuple[Fields, ChatRequest]:
     if not request.model:
         raise InvalidRequest("model: must not be empty", param="model")
     return fields, request
-
-
-def decode_request(body: bytes) -> Request:
-    """A Chat Completions body as the flow carries it.
-
-    Raises:
-        InvalidRequest: as `decode_chat`.
-    """
-    fields, chat = decode_chat(body)
-    return Request(fields, chat, answers_calls=answered_calls(chat.messages))
 
 
 def answered_calls(messages: list[Message]) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
+from turnout.wire.chat import answered_calls, decode_chat
+
 if TYPE_CHECKING:
     from collections.abc import Collection
 
@@ -58,3 +60,13 @@ class Request:
     def speakable_by(self, apis: Collection[Api]) -> bool:
         """Whether a provider that speaks ``apis`` can take the request, natively or not."""
         return "chat_completions" in apis or (self.native is not None and self.native.api in apis)
+
+
+def decode_request(body: bytes) -> Request:
+    """A Chat Completions body as the flow carries it.
+
+    Raises:
+        InvalidRequest: as `decode_chat`.
+    """
+    fields, chat = decode_chat(body)
+    return Request(fields, chat, answers_calls=answered_calls(chat.messages))

@@ -7,6 +7,7 @@ becomes; `translate` drives it over an upstream's SSE stream.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from turnout.wire.completion import Message
 
 
-class ChatStream:
+class ChatStream(ABC):
     """Reads Chat Completions chunks; a subclass writes each piece in its own API's events."""
 
     def __init__(self) -> None:
@@ -32,25 +33,30 @@ class ChatStream:
         """The events that open the stream, before any chunk."""
         return b""
 
+    @abstractmethod
     def text(self, delta: str) -> bytes:
         """The events of a piece of the answer's text."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def refusal(self, delta: str) -> bytes:
         """The events of a piece of a refusal."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def call(self, position: int, call: Call) -> bytes:
         """The events that open tool call number ``position`` of the answer."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def arguments(self, position: int, delta: str) -> bytes:
         """The events of a piece of a tool call's arguments."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def finish(self) -> bytes:
         """The events that close the stream, once the upstream's has ended."""
-        raise NotImplementedError
+        ...
 
     def feed(self, data: bytes) -> bytes:
         """The events of one chunk (an SSE event's data); a chunk that is not JSON is skipped."""

@@ -40,6 +40,17 @@ class Shell:
     created_at: int
     echo: dict[str, Any]
 
+    def own(self, native: dict[str, Any]) -> dict[str, Any]:
+        """A native upstream's response object, as turnout's: its id, model and chaining."""
+        echo = self.echo
+        return {
+            **native,
+            "id": self.id,
+            "model": self.model,
+            "store": echo["store"],
+            "previous_response_id": echo["previous_response_id"],
+        }
+
     def body(
         self, status: str, output: list[dict[str, Any]], usage: Usage | None = None, **extra: Any
     ) -> dict[str, Any]:
@@ -145,19 +156,12 @@ def from_completion(body: bytes, response: Shell) -> dict[str, Any]:
 
 
 def from_native(body: bytes, response: Shell) -> dict[str, Any]:
-    """A native upstream's response object, with turnout's id, model and echo of the request.
+    """A native upstream's response object (``body``), as turnout's (`Shell.own`).
 
     Raises:
         msgspec.MsgspecError: the body is not a JSON object.
     """
-    native = _FIELDS.decode(body)
-    return {
-        **native,
-        "id": response.id,
-        "model": response.model,
-        "store": response.echo["store"],
-        "previous_response_id": response.echo["previous_response_id"],
-    }
+    return response.own(_FIELDS.decode(body))
 
 
 def _usage(usage: Usage) -> dict[str, Any]:

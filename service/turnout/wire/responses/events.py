@@ -185,13 +185,7 @@ class NativeResponses:
             response = _RESPONSE.decode(fields["response"])
         except (msgspec.MsgspecError, KeyError, RecursionError):
             return event
-        echo = self._response.echo
-        response.update(
-            id=self._response.id,
-            model=self._response.model,
-            store=echo["store"],
-            previous_response_id=echo["previous_response_id"],
-        )
+        response = self._response.own(response)
         if name in {b"response.completed", b"response.incomplete", b"response.failed"}:
             self.final = response
         fields["response"] = msgspec.Raw(_ENCODER.encode(response))

@@ -266,8 +266,3 @@ def answered_calls(items: list[Item]) -> tuple[str, ...]:
             break
         calls.append(item.call_id)
     return tuple(calls)
-
-
-def encode_item(item: Item) -> msgspec.Raw:
-    """An item as JSON, for the stored conversation."""
-    return msgspec.Raw(_ENCODER.encode(item))

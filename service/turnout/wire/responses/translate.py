@@ -29,7 +29,6 @@ from turnout.wire.responses.request import (
     answered_calls,
     decode_items,
     decode_responses,
-    encode_item,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ def read_responses(body: bytes, history: tuple[msgspec.Raw, ...] = ()) -> Respon
     request, items, tools = decode_responses(body)
     earlier = decode_items(list(history), "previous_response_id") if history else []
     given = request.input
-    raws = (encode_item(items[0]),) if isinstance(given, str) else tuple(given)
+    raws = (_user_message(given),) if isinstance(given, str) else tuple(given)
     chat = _chat_body(request, [*earlier, *items], tools)
     fields, decoded = decode_chat(_ENCODER.encode(chat))
     native = _native(body, history, raws)
@@ -71,6 +70,10 @@ def read_responses(body: bytes, history: tuple[msgspec.Raw, ...] = ()) -> Respon
         fields, decoded, Native("responses", native), answers_calls=answered_calls(items)
     )
     return ResponsesCall(flow_request, request, tuple(tools), (*history, *raws))
+
+
+def _user_message(text: str) -> msgspec.Raw:
+    return msgspec.Raw(_ENCODER.encode({"role": "user", "content": text}))
 
 
 def _native(body: bytes, history: tuple[msgspec.Raw, ...], raws: tuple[msgspec.Raw, ...]) -> Fields:
