@@ -10,6 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -120,6 +121,30 @@ def serve(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def router_over_fake_upstream(config: str) -> Iterator[tuple[int, int]]:
+    """`benchmarks.fake_upstream` and ``turnout serve`` in front of it, each in its process.
+
+    ``config`` is formatted with the upstream's ``port``; yields (upstream port, router port).
+    """
+    upstream, router = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.yaml"
+        path.write_text(config.format(port=upstream))
+        with (
+            serve(
+                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
+                f"http://127.0.0.1:{upstream}/",
+            ),
+            serve(
+                ["-m", "turnout", "serve", "--config", str(path), "--port", str(router)],
+                f"http://127.0.0.1:{router}/healthz",
+                env={},
+            ),
+        ):
+            yield upstream, router
 
 
 def emit(name: str, rows: list[dict[str, Any]]) -> Path:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import emit, machine, percentiles_ms, router_over_fake_upstream
 from benchmarks.loadgen import Samples, post_request, run_load
 
 CONFIG = """
@@ -157,24 +155,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     rounds, duration = (4, 1.0) if args.quick else (args.rounds, args.duration)
-    upstream, router = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        config = Path(folder) / "bench.yaml"
-        config.write_text(CONFIG.format(port=upstream))
-        with (
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            ),
-            serve(
-                ["-m", "turnout", "serve", "--config", str(config), "--port", str(router)],
-                f"http://127.0.0.1:{router}/healthz",
-                env={},
-            ),
-        ):
-            rows = asyncio.run(
-                measure(upstream, router, rounds=rounds, duration_s=duration, levels=LEVELS)
-            )
+    with router_over_fake_upstream(CONFIG) as (upstream, router):
+        rows = asyncio.run(
+            measure(upstream, router, rounds=rounds, duration_s=duration, levels=LEVELS)
+        )
     meta = machine()
     for row in rows:
         row.update(meta)

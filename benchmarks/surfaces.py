@@ -16,34 +16,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import emit, machine, percentiles_ms, router_over_fake_upstream
 from benchmarks.loadgen import Samples, post_request, run_load
+from benchmarks.proxy_overhead import CONFIG as PROXY_CONFIG
 from benchmarks.proxy_overhead import PROMPT
 
-CONFIG = """
-providers:
-  - name: bench
-    base_url: http://127.0.0.1:{port}/v1
-    models:
-      - {{id: sim, input_per_mtok: 1, output_per_mtok: 1, context_window: 128000}}
-  - name: native
+NATIVE: Final = """  - name: native
     base_url: http://127.0.0.1:{port}/v1
     apis: [responses, messages]
     models:
       - {{id: sim, input_per_mtok: 1, output_per_mtok: 1, context_window: 128000}}
-routes:
-  - {{name: general, targets: [bench/sim]}}
-  - {{name: native, targets: [native/sim]}}
-rules:
-  - {{name: greet, keywords: [hello, good morning, thanks], route: general}}
-default_route: general
 """
+# proxy_overhead's config, and a provider of the same upstream that speaks Responses and Messages
+CONFIG: Final = PROXY_CONFIG.replace(
+    "routes:\n", NATIVE + "routes:\n  - {{name: native, targets: [native/sim]}}\n", 1
+)
 SYSTEM: Final = "You are a concise analyst."
 PATHS: Final = {
     "chat": "/v1/chat/completions",
@@ -158,22 +149,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     rounds = 2 if args.quick else args.rounds
-    upstream, router = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        config = Path(folder) / "bench.yaml"
-        config.write_text(CONFIG.format(port=upstream))
-        with (
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            ),
-            serve(
-                ["-m", "turnout", "serve", "--config", str(config), "--port", str(router)],
-                f"http://127.0.0.1:{router}/healthz",
-                env={},
-            ),
-        ):
-            rows = asyncio.run(measure(upstream, router, rounds=rounds))
+    with router_over_fake_upstream(CONFIG) as (upstream, router):
+        rows = asyncio.run(measure(upstream, router, rounds=rounds))
     meta = machine()
     for row in rows:
         row.update(meta)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import msgspec
 import pytest
 
+from tests.fakes.sse import named_events
 from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
@@ -20,14 +20,6 @@ HEADERS = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
 def message(**fields: Any) -> dict[str, Any]:
     body = {"model": "code", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
     return {**body, **fields}
-
-
-def events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], msgspec.json.decode(lines["data"])))
-    return found
 
 
 def test_a_message_is_translated_both_ways(router_url: str, alpha: SimulatedUpstream) -> None:
@@ -100,7 +92,7 @@ def test_a_stream_is_anthropic_events(
         timeout=10,
     )
     assert answer.status_code == 200
-    found = [(kind, data) for kind, data in events(answer.text) if kind != "ping"]
+    found = [(kind, data) for kind, data in named_events(answer.text) if kind != "ping"]
     kinds = [kind for kind, _ in found]
     assert kinds[0] == "message_start"
     assert kinds[1] == "content_block_start"
@@ -176,7 +168,7 @@ def test_a_stream_that_breaks_ends_with_an_anthropic_error_event(
     answer = httpx.post(
         f"{router_url}/v1/messages", json=message(stream=True), headers=HEADERS, timeout=10
     )
-    kind, data = events(answer.text)[-1]
+    kind, data = named_events(answer.text)[-1]
     assert kind == "error"
     assert data["type"] == "error"
     assert data["error"]["type"] == "api_error"

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
-import msgspec
 import pytest
 
+from tests.fakes.sse import named_events
 from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
     from turnout.demo.upstream import SimulatedUpstream
 
 WEATHER = [{"type": "function", "name": "weather", "parameters": {"type": "object"}}]
-
-
-def events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """The (event, data) pairs of an SSE body."""
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], msgspec.json.decode(lines["data"])))
-    return found
 
 
 def test_a_string_input_is_translated_and_answered_as_a_response(
@@ -95,7 +86,7 @@ def test_a_stream_is_responses_events_in_order_with_the_final_response(
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
-    found = events(answer.text)
+    found = named_events(answer.text)
     kinds = [kind for kind, _ in found]
     assert kinds[0] == "response.created"
     assert kinds[-1] == "response.completed"
@@ -188,10 +179,10 @@ def test_a_stream_that_breaks_ends_with_an_error_event(
         json={"model": "code", "input": "x", "stream": True},
         timeout=10,
     )
-    kind, data = events(answer.text)[-1]
+    kind, data = named_events(answer.text)[-1]
     assert kind == "error"
     assert data["code"] == "upstream_unavailable"
-    assert data["sequence_number"] == len(events(answer.text)) - 1
+    assert data["sequence_number"] == len(named_events(answer.text)) - 1
 
 
 def test_an_upstream_refusal_passes_back_in_openai_format(

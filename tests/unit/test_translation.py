@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pytest
 
+from tests.fakes.sse import named_events
 from turnout.errors import InvalidRequest
 from turnout.wire.messages.answer import MessagesStream, NativeMessages, tool_id, tool_input
 from turnout.wire.messages.answer import from_completion as message_of
@@ -168,11 +169,7 @@ CHUNKS = [
 
 def run(stream: ChatStream) -> list[tuple[str, dict[str, Any]]]:
     out = stream.start() + b"".join(stream.feed(data) for data in CHUNKS) + stream.close()
-    found = []
-    for block in out.decode().strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], msgspec.json.decode(lines["data"])))
-    return found
+    return named_events(out.decode())
 
 
 def test_a_chat_stream_becomes_responses_events() -> None:
