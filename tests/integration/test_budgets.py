@@ -110,6 +110,8 @@ def test_an_answer_costs_its_usage_or_else_the_estimate() -> None:
     )
     usage = b'{"usage": {"prompt_tokens": 1000, "completion_tokens": 100}, "choices": []}'
     assert answer_cost(premium, usage, inp) == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
+    native = b'{"usage": {"input_tokens": 1000, "output_tokens": 100}}'  # Responses, Messages
+    assert answer_cost(premium, native, inp) == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
     estimate = (inp.token_estimate * 10 + 100 * 30) / 1e6
     assert answer_cost(premium, None, inp) == pytest.approx(estimate)  # a stream
     assert answer_cost(premium, b"not json", inp) == pytest.approx(estimate)

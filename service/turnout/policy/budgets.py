@@ -37,8 +37,12 @@ DAY_S: Final = 86_400
 
 
 class _Usage(msgspec.Struct):
+    """Chat Completions' counts, or the Responses and Messages APIs' (native answers)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class _Answer(msgspec.Struct):
@@ -57,7 +61,8 @@ def answer_cost(target: Target, body: bytes | None, inp: RoutingInput) -> float:
             usage = None
         if usage is not None:
             model = target.model
-            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            prompt = usage.prompt_tokens or usage.input_tokens
+            completion = usage.completion_tokens or usage.output_tokens
             return (prompt * model.input_per_mtok + completion * model.output_per_mtok) / MTOK
     return estimated_cost(target, inp)
 
