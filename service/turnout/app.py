@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> Litestar:
                 )
             clients: dict[str, UpstreamClient] = {}
             for provider in settings.providers:
-                client = UpstreamClient(provider, HttpAdapter(provider))
+                client = UpstreamClient(provider, HttpAdapter(provider), settings.gateway)
                 stack.push_async_callback(client.aclose)
                 clients[provider.name] = client
             catalog = Catalog(settings)

@@ -15,12 +15,12 @@ import collections
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import anyio
 import msgspec
 
-from turnout.demo import formats
+from turnout.demo import faults, formats
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 
-Kind = Literal["ok", "status", "drop"]
+Kind = Literal["ok", "status", "drop", "huge", "gzip", "endless"]
 PATHS: Final[dict[str, formats.Api]] = {
     "/chat/completions": "chat_completions",
     "/responses": "responses",
@@ -50,6 +50,7 @@ class Behaviour:
     ``status`` with an OpenAI error body; ``drop``: stream ``chunks`` events, then cut the
     connection. ``delay_s`` waits before the headers, ``chunk_delay_s`` between SSE events.
     ``logprob``: every token's log-probability, reported when the request asks for logprobs.
+    ``huge``, ``gzip`` and ``endless`` are faults (`turnout.demo.faults`) of ``size`` bytes.
     """
 
     kind: Kind = "ok"
@@ -59,6 +60,7 @@ class Behaviour:
     chunks: int = 4
     chunk_delay_s: float = 0.0
     logprob: float = -0.05
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class SimulatedUpstream:
             message = f"simulated {behaviour.status} from {self.name}"
             await _respond(send, behaviour.status, _error(message, "simulated_error"), extra)
             return
+        if behaviour.kind in faults.FAULTS:
+            await self._misbehave(behaviour, bool(request.get("stream")), receive, send)
+            return
         model = str(request.get("model", ""))
         answer = self._answer(api, model, request)
         if request.get("stream"):
@@ -172,11 +177,28 @@ class SimulatedUpstream:
             group.start_soon(_watch_disconnect, receive, disconnected)
             end = await self._send_events(events, last, behaviour, send, disconnected)
             group.cancel_scope.cancel()
+        self._ended_with(end)
+        if end == "dropped":
+            raise DroppedConnection(self.name)
+
+    async def _misbehave(
+        self, behaviour: Behaviour, stream: bool, receive: Receive, send: Send
+    ) -> None:
+        if behaviour.kind == "endless":
+            start = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": start})
+            await faults.endless(behaviour.chunk_delay_s or 0.01, receive, send)
+            self._ended_with("client_disconnected")
+            return
+        fault = cast("faults.Fault", behaviour.kind)
+        headers, body = faults.answer(fault, behaviour.size, stream=stream)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await faults.send_body(body, send)
+
+    def _ended_with(self, end: StreamEnd) -> None:
         with self._ended:
             self.stream_ends.append(end)
             self._ended.notify_all()
-        if end == "dropped":
-            raise DroppedConnection(self.name)
 
     async def _send_events(
         self,

@@ -81,6 +81,7 @@ class _Call:
     request_id: str
     stream: bool
     tokens: int
+    deadline: float
 
 
 class Gateway:
@@ -130,7 +131,8 @@ class Gateway:
         """
         attempts: list[Attempt] = []
         failures: list[UpstreamError] = []
-        call = _Call(request, request_id, stream=stream, tokens=tokens)
+        ends = time.monotonic() + self._total_timeout_s
+        call = _Call(request, request_id, stream=stream, tokens=tokens, deadline=ends)
         with anyio.move_on_after(self._total_timeout_s) as deadline:
             for number in range(self._retry.passes):
                 if number:
@@ -232,7 +234,7 @@ class Gateway:
 
     async def _attempt(self, target: Target, call: _Call) -> Opened:
         client = self._clients[target.provider.name]
-        response = await client.open(call.request, target.model.id, call.request_id)
+        response = await client.open(call.request, target.model.id, call.request_id, call.deadline)
         if call.stream:
             return Opened(target, response, None, ())
         try:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 Outcome = Literal["ok", "retry", "reject"]
 
-RETRYABLE_STATUS: Final = frozenset({408, 409, 425, 429})
+RETRYABLE_STATUS: Final = frozenset({401, 403, 408, 409, 425, 429})
+"""Worth another candidate: the provider's own faults (its key refused, 401 and 403), its
+load (429) and conflicts or early data it may not refuse next time (408, 409, 425)."""
 USER_AGENT: Final = f"turnout/{__version__}"
 ANTHROPIC_VERSION: Final = "2023-06-01"
 
@@ -92,7 +94,7 @@ class HttpAdapter:
         )
 
     def classify(self, status: int) -> Outcome:
-        """2xx is ok; 408, 409, 425, 429 and 5xx are worth another candidate; other 4xx are not."""
+        """2xx is ok; `RETRYABLE_STATUS` and 5xx are worth another candidate; other 4xx are not."""
         if 200 <= status < 300:
             return "ok"
         if status >= 500 or status in RETRYABLE_STATUS:

@@ -7,16 +7,18 @@ as each event is complete, without buffering the stream.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from turnout.errors import UpstreamUnavailable
 from turnout.wire.chat import Fields, encode_with_model
-from turnout.wire.sse import DATA, split_events
+from turnout.wire.sse import DATA, EventTooLarge, split_events
 from turnout.wire.stream import translate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable
+    from collections.abc import AsyncGenerator, Callable, Iterator
 
     from turnout.gateway.upstream import UpstreamResponse
     from turnout.wire.stream import ChatStream
@@ -58,8 +60,9 @@ async def relay_sse(
         UpstreamError: the upstream connection broke mid-stream.
     """
     try:
-        async for events in split_events(response.chunks()):
-            yield b"".join(rewrite(event) + b"\n\n" for event in events)
+        with _bounded(response):
+            async for events in split_events(response.chunks(), response.max_event_bytes):
+                yield b"".join(rewrite(event) + b"\n\n" for event in events)
     finally:
         response.close()
 
@@ -73,7 +76,17 @@ async def relay_translated(
         UpstreamError: the upstream connection broke mid-stream.
     """
     try:
-        async for events in translate(response.chunks(), stream):
-            yield events
+        with _bounded(response):
+            async for events in translate(response.chunks(), stream, response.max_event_bytes):
+                yield events
     finally:
         response.close()
+
+
+@contextlib.contextmanager
+def _bounded(response: UpstreamResponse) -> Iterator[None]:
+    """An event over the bound is the upstream's fault, as a broken connection is."""
+    try:
+        yield
+    except EventTooLarge as exc:
+        raise UpstreamUnavailable(f"{response.target}: {exc}", target=response.target) from exc

@@ -2,25 +2,38 @@
 
 The client is aiohttp rather than httpx: on this project's 2-core machine httpx spent 3.6x the
 CPU per upstream request (``benchmarks/upstream_client.py``), and that CPU is proxy overhead.
+
+What an upstream sends back is bounded: a JSON body by ``gateway.max_body_bytes`` (a larger one
+is a failed attempt), a stream by the request's deadline (``gateway.total_timeout_s``). Both
+count decompressed bytes; aiohttp inflates in bounded steps, so a compressed bomb is cut off
+like any large body. A provider's 401 or 403 is its own fault (a revoked or expired key):
+another candidate is tried, the breaker counts it, it is logged once per target, and the
+provider's body, which may quote the router's key, never reaches the client.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
+import anyio
 
 from turnout.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from turnout.config import ProviderSettings
+    from turnout.config import GatewaySettings, ProviderSettings
     from turnout.gateway.providers import ProviderAdapter
     from turnout.wire.request import Api, Request
 
+logger = logging.getLogger(__name__)
+
 ERROR_BODY_LIMIT: Final = 64 * 1024
+AUTH_FAILURES: Final = frozenset({401, 403})
 
 
 @contextlib.contextmanager
@@ -48,31 +61,62 @@ class UpstreamResponse:
     ``api``: the API it answers in, which the request was sent in.
     """
 
-    def __init__(self, target: str, response: aiohttp.ClientResponse, api: Api) -> None:
-        self._target = target
+    def __init__(
+        self,
+        target: str,
+        response: aiohttp.ClientResponse,
+        api: Api,
+        deadline: float,
+        limits: GatewaySettings,
+    ) -> None:
+        self.target = target
         self._response = response
+        self._deadline = deadline
+        self._max_body_bytes = limits.max_body_bytes
+        self.max_event_bytes = limits.max_event_bytes
+        """The largest SSE event its relay passes on."""
         self.api = api
         self.status = response.status
         self.content_type = response.headers.get("content-type")
 
     async def read(self) -> bytes:
-        """The whole body.
+        """The whole body, up to ``gateway.max_body_bytes``.
 
         Raises:
-            UpstreamError: the connection broke or timed out mid-body.
+            UpstreamError: the connection broke or timed out mid-body, or the body is too large.
         """
-        with map_client_errors(self._target):
-            return await self._response.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise UpstreamUnavailable(
+                    f"{self.target}: answered a body over {self._max_body_bytes} bytes",
+                    target=self.target,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives.
+        """The body as it arrives, until the request's deadline.
 
         Raises:
-            UpstreamError: the connection broke or timed out mid-body.
+            UpstreamError: the connection broke or timed out mid-body, or the deadline passed.
         """
-        with map_client_errors(self._target):
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+        arriving = self._response.content.iter_any().__aiter__()
+        while True:
+            with anyio.move_on_after(self._deadline - time.monotonic()) as waited:
+                with map_client_errors(self.target):
+                    try:
+                        chunk = await arriving.__anext__()
+                    except StopAsyncIteration:
+                        return
+            if waited.cancelled_caught:
+                raise UpstreamTimeout(
+                    f"{self.target}: still answering at the request's deadline",
+                    target=self.target,
+                )
+            yield chunk
 
     def close(self) -> None:
         """Release the connection; an unfinished body drops it, which the upstream sees."""
@@ -85,10 +129,14 @@ class UpstreamClient:
     Create it inside the running event loop (the app's lifespan) and `aclose` it there.
     """
 
-    def __init__(self, settings: ProviderSettings, adapter: ProviderAdapter) -> None:
+    def __init__(
+        self, settings: ProviderSettings, adapter: ProviderAdapter, gateway: GatewaySettings
+    ) -> None:
         timeouts = settings.timeouts
         self.name = settings.name
         self._adapter = adapter
+        self._gateway = gateway
+        self._refused: set[str] = set()  # targets whose auth failure was logged
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.max_connections, limit_per_host=0),
             timeout=aiohttp.ClientTimeout(
@@ -100,12 +148,17 @@ class UpstreamClient:
             skip_auto_headers=("user-agent",),
         )
 
-    async def open(self, request: Request, model: str, request_id: str) -> UpstreamResponse:
+    async def open(
+        self, request: Request, model: str, request_id: str, deadline: float
+    ) -> UpstreamResponse:
         """Send the request; return the response once its status is 2xx, body unread.
+
+        ``deadline``: when the request's time is up (`time.monotonic`), its stream included.
 
         Raises:
             UpstreamTimeout: a connect, pool or read timeout.
-            UpstreamUnavailable: connection trouble, or a status worth failing over (429, 5xx).
+            UpstreamUnavailable: connection trouble, or a status worth failing over (401, 403,
+                429, 5xx).
             UpstreamRejected: any other non-2xx status; the body is kept for pass-through.
         """
         target = f"{self.name}/{model}"
@@ -116,12 +169,20 @@ class UpstreamClient:
             )
         outcome = self._adapter.classify(response.status)
         if outcome == "ok":
-            return UpstreamResponse(target, response, prepared.api)
+            return UpstreamResponse(target, response, prepared.api, deadline, self._gateway)
         try:
             with map_client_errors(target):
                 body = await response.content.read(ERROR_BODY_LIMIT)
         finally:
             response.close()
+        if response.status in AUTH_FAILURES and target not in self._refused:
+            self._refused.add(target)
+            logger.error(
+                "%s refused the router's API key (%s): check %s's key; failing over",
+                target,
+                response.status,
+                self.name,
+            )
         if outcome == "retry":
             raise UpstreamUnavailable(
                 f"{target} answered {response.status}",

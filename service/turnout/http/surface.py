@@ -28,7 +28,7 @@ from turnout.gateway.failover import CIRCUIT_OPEN
 from turnout.http.request_id import request_id
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable
 
     from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
@@ -44,10 +44,11 @@ SSE_HEADERS: Final = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"
 DEBUG_HEADER: Final = b"x-turnout-debug"  # "1" asks for the decision in x-turnout-decision
 DEBUG_ON: Final = frozenset({"1", "true"})
 DEBUG_TEXT_CHARS: Final = 80
+CLIENT_GONE: Final = 499  # nginx's status for a client that closed before its answer
 
 
 class ClientDisconnected(Exception):
-    """The client went away before its body arrived; there is no one to answer."""
+    """The client went away before its answer began; there is no one to answer."""
 
 
 class Turn(Protocol):
@@ -198,9 +199,17 @@ async def _answer(
         exchange = Exchange(components.clients.identify(scope["headers"]), request_id(scope))
         body = await read_body(scope, receive, components.settings.server.max_body_bytes)
         request = await turn.read(body, exchange.caller)
-        return await components.flow.answer(request, exchange), exchange
+        answered = await _unless_gone(receive, components.flow.answer(request, exchange))
     except ClientDisconnected:
-        logger.debug("client %s left before sending its body", request_id(scope))
+        logger.debug("client %s left before its answer began", request_id(scope))
+        routed = None if exchange is None else exchange.routed
+        components.metrics.request(
+            route=(routed.decision.route or "") if routed else "",
+            model="",
+            tier=routed.decision.tier if routed else "",
+            status=CLIENT_GONE,
+            seconds=perf_counter() - started,
+        )
         return None
     except ServiceError as exc:
         status = getattr(exc, "upstream_status", None) or exc.status
@@ -210,6 +219,41 @@ async def _answer(
             route=route or "", model="", tier=tier, status=status, seconds=perf_counter() - started
         )
         raise
+    return answered, exchange
+
+
+async def _unless_gone(receive: Receive, answering: Awaitable[Answered]) -> Answered:
+    """The flow's answer, or its cancellation when the client disconnects before it comes.
+
+    A client that leaves stops the upstream call (and any retry of it) at once, so that it
+    costs no more time or tokens.
+
+    Raises:
+        ClientDisconnected: the client left first.
+        ServiceError: from the flow.
+    """
+    outcome: list[Answered | ServiceError] = []
+    async with anyio.create_task_group() as group:
+
+        async def answer() -> None:
+            try:
+                outcome.append(await answering)
+            except ServiceError as exc:  # re-raised below, outside the group
+                outcome.append(exc)
+            group.cancel_scope.cancel()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(answer)
+        group.start_soon(watch)
+    if not outcome:
+        raise ClientDisconnected
+    if isinstance(outcome[0], ServiceError):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _counter(metrics: Metrics, answered: Answered, started: float) -> Callable[[], None]:

@@ -22,10 +22,23 @@ EVENT: Final = b"event:"
 DONE: Final = b"[DONE]"
 
 
-async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+class EventTooLarge(Exception):
+    """An event is longer than the relay's bound."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an SSE event over {limit} bytes")
+        self.limit = limit
+
+
+async def split_events(
+    chunks: AsyncIterator[bytes], max_bytes: int = 2**63
+) -> AsyncIterator[list[bytes]]:
     """The complete events of each chunk (without their blank line), as soon as each ends.
 
     Bytes after the last complete event, when the stream ends, come as a last event.
+
+    Raises:
+        EventTooLarge: an event, complete or not, is over ``max_bytes``.
     """
     pending = bytearray()
     async for chunk in chunks:
@@ -37,6 +50,8 @@ async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes
             if end.start() >= start:
                 found.append(bytes(pending[start : end.start()]))
                 start = end.end()
+        if len(pending) - start > max_bytes or any(len(event) > max_bytes for event in found):
+            raise EventTooLarge(max_bytes)
         if found:
             del pending[:start]
             yield found

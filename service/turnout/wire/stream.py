@@ -102,14 +102,17 @@ class ChatStream(ABC):
         return b"".join(out)
 
 
-async def translate(chunks: AsyncIterator[bytes], stream: ChatStream) -> AsyncIterator[bytes]:
+async def translate(
+    chunks: AsyncIterator[bytes], stream: ChatStream, max_event_bytes: int
+) -> AsyncIterator[bytes]:
     """An upstream's Chat Completions SSE ``chunks`` as ``stream``'s events.
 
     Raises:
         UpstreamError: from ``chunks``, when the connection breaks mid-stream.
+        EventTooLarge: an upstream event is over ``max_event_bytes``.
     """
     yield stream.start()
-    async for events in split_events(chunks):
+    async for events in split_events(chunks, max_event_bytes):
         out: list[bytes] = []
         for event in events:
             data = event_data(event)
