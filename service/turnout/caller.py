@@ -54,7 +54,11 @@ class Caller:
         """The conversation, scoped to this client: its session, else the request's ``user``."""
         if self.session is not None:
             return f"{self.key}:session:{self.session}"
-        return None if user is None else f"{self.key}:user:{user}"
+        if user is None:
+            return None
+        if len(user) > MAX_SESSION_CHARS:  # a bounded key, however long the body's ``user``
+            user = "sha256:" + hashlib.sha256(user.encode()).hexdigest()
+        return f"{self.key}:user:{user}"
 
 
 def key_hash(token: bytes) -> str:
@@ -66,11 +70,17 @@ def _token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, str | 
     """The API key and the session a request's ASGI headers (lower case) carry.
 
     A bearer token wins over ``x-api-key`` when a request has both.
+
+    Raises:
+        AuthenticationFailed: an ``authorization`` header that is not ``Bearer <key>``.
     """
     token = session = api_key = None
     for name, value in headers:
         if name == b"authorization":
-            token = value.removeprefix(b"Bearer ").strip() or None
+            scheme, _, given = value.partition(b" ")
+            if scheme.lower() != b"bearer" or not given.strip():
+                raise AuthenticationFailed("authorization: expected 'Bearer <API key>'")
+            token = given.strip()
         elif name == API_KEY_HEADER:
             api_key = value.strip() or None
         elif name == SESSION_HEADER:
@@ -90,7 +100,8 @@ class Clients:
         """The caller of a request.
 
         Raises:
-            AuthenticationFailed: ``auth.required`` and the key is missing or unknown.
+            AuthenticationFailed: ``auth.required`` and the key is missing or unknown, or the
+                ``authorization`` header is malformed.
         """
         token, session = _token(headers)
         key = ANONYMOUS if token is None else key_hash(token)

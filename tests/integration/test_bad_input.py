@@ -117,6 +117,24 @@ CASES: list[tuple[str, str, str, bytes | None, int, str, str | None]] = [
         "messages[0].role",
     ),
     (
+        "user message without content",
+        "POST",
+        "/v1/chat/completions",
+        body(messages=[{"role": "user"}]),
+        400,
+        "invalid_request",
+        "messages[0].content",
+    ),
+    (
+        "tool message with null content",
+        "POST",
+        "/v1/chat/completions",
+        body(messages=[{"role": "tool", "tool_call_id": "c", "content": None}]),
+        400,
+        "invalid_request",
+        "messages[0].content",
+    ),
+    (
         "content not text",
         "POST",
         "/v1/chat/completions",
@@ -300,3 +318,23 @@ def test_client_request_id_is_echoed_when_sane(router_url: str) -> None:
     assert sane.headers["x-request-id"] == "trace-42"
     insane = httpx.get(f"{router_url}/healthz", headers={"x-request-id": "a b\tc"})
     assert insane.headers["x-request-id"].startswith("req_")
+
+
+def test_an_unknown_models_name_is_clipped_in_its_404(router_url: str) -> None:
+    answer = httpx.post(
+        f"{router_url}/v1/chat/completions", content=body(model="m" * 60_000), timeout=10
+    )
+    assert answer.status_code == 404
+    assert len(answer.json()["error"]["message"]) < 300
+
+
+@pytest.mark.parametrize("value", ["sk-no-scheme", "Basic dXNlcjpwYXNz", "Bearer"])
+def test_an_authorization_header_must_be_a_bearer_token(router_url: str, value: str) -> None:
+    answer = httpx.post(
+        f"{router_url}/v1/chat/completions",
+        content=body(),
+        headers={"authorization": value},
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "invalid_api_key"

@@ -19,7 +19,6 @@ import time
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
-import anyio
 
 from turnout.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
@@ -86,37 +85,34 @@ class UpstreamResponse:
             UpstreamError: the connection broke or timed out mid-body, or the body is too large.
         """
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in self.chunks():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise UpstreamUnavailable(
-                    f"{self.target}: answered a body over {self._max_body_bytes} bytes",
-                    target=self.target,
-                )
-            chunks.append(chunk)
+        size, limit = 0, self._max_body_bytes
+        with map_client_errors(self.target):  # the gateway's deadline covers a JSON answer
+            while chunk := await self._response.content.read(limit + 1 - size):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamUnavailable(
+                        f"{self.target}: answered a body over {limit} bytes", target=self.target
+                    )
+                chunks.append(chunk)
         return b"".join(chunks)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, until the request's deadline.
 
+        The deadline is checked as each chunk arrives: a stream that stalls instead is ended by
+        the provider's read timeout.
+
         Raises:
             UpstreamError: the connection broke or timed out mid-body, or the deadline passed.
         """
-        arriving = self._response.content.iter_any().__aiter__()
-        while True:
-            with anyio.move_on_after(self._deadline - time.monotonic()) as waited:
-                with map_client_errors(self.target):
-                    try:
-                        chunk = await arriving.__anext__()
-                    except StopAsyncIteration:
-                        return
-            if waited.cancelled_caught:
-                raise UpstreamTimeout(
-                    f"{self.target}: still answering at the request's deadline",
-                    target=self.target,
-                )
-            yield chunk
+        with map_client_errors(self.target):
+            async for chunk in self._response.content.iter_any():
+                if time.monotonic() > self._deadline:
+                    raise UpstreamTimeout(
+                        f"{self.target}: still answering at the request's deadline",
+                        target=self.target,
+                    )
+                yield chunk
 
     def close(self) -> None:
         """Release the connection; an unfinished body drops it, which the upstream sees."""

@@ -232,28 +232,26 @@ async def _unless_gone(receive: Receive, answering: Awaitable[Answered]) -> Answ
         ClientDisconnected: the client left first.
         ServiceError: from the flow.
     """
-    outcome: list[Answered | ServiceError] = []
+    outcome: Answered | ServiceError | None = None
     async with anyio.create_task_group() as group:
-
-        async def answer() -> None:
-            try:
-                outcome.append(await answering)
-            except ServiceError as exc:  # re-raised below, outside the group
-                outcome.append(exc)
-            group.cancel_scope.cancel()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(answer)
-        group.start_soon(watch)
-    if not outcome:
+        group.start_soon(_watch_disconnect, receive, group.cancel_scope)
+        try:
+            outcome = await answering
+        except ServiceError as exc:  # raised below: inside the group it would be grouped
+            outcome = exc
+        group.cancel_scope.cancel()
+    if outcome is None:
         raise ClientDisconnected
-    if isinstance(outcome[0], ServiceError):
-        raise outcome[0]
-    return outcome[0]
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return outcome
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
 
 
 def _counter(metrics: Metrics, answered: Answered, started: float) -> Callable[[], None]:
@@ -319,13 +317,7 @@ async def _stream(
     """Send ``events`` until they end or the client disconnects, then close them either way."""
     await send(start)
     async with anyio.create_task_group() as group:
-
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(watch_disconnect)
+        group.start_soon(_watch_disconnect, receive, group.cancel_scope)
         try:
             async for chunk in events:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

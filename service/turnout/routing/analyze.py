@@ -92,7 +92,7 @@ def analyze(
         for part in message.content
         if part.type == "image_url"
     )
-    chars = sum(len(text) for text in texts)
+    chars = sum(len(text) for text in texts) + sum(len(tool) for tool in request.tools or ())
     format_type = request.response_format.type if request.response_format else None
     return RoutingInput(
         text=last_user,

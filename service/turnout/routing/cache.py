@@ -54,11 +54,20 @@ _POLARITY_GROUPS: Final = (
     "outside left right north south east west win lose pass fail plus minus positive",
     "negative old new big small fast slow remember forget",
 )
+SCANNED_CHARS: Final = 4096
 POLARITY: Final = frozenset(word for group in _POLARITY_GROUPS for word in group.split())
 
 
 def polarity_terms(text: str) -> frozenset[str]:
-    """The words of ``text`` that flip its meaning, and its numbers."""
+    """The words of ``text`` that flip its meaning, and its numbers.
+
+    Of a long text only its first and last `SCANNED_CHARS` / 2 characters are read (more than
+    the encoder reads at its default window), so an entry's terms stay bounded however long
+    the prompt is.
+    """
+    if len(text) > SCANNED_CHARS:
+        half = SCANNED_CHARS // 2
+        text = text[:half] + " " + text[-half:]
     return frozenset(
         word for word in _WORD.findall(text.lower()) if word in POLARITY or word[0].isdigit()
     )

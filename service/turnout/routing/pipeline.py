@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from turnout.config import RESERVED_MODEL
 from turnout.errors import ModelNotFound
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from turnout.catalog import Catalog
     from turnout.routing.analyze import RoutingInput
+
+SHOWN_MODEL_CHARS: Final = 100  # of an unknown model's name, in its 404
 
 
 class FastTier(Protocol):
@@ -124,8 +126,9 @@ class Pipeline:
             return Decision(model, Tier.EXPLICIT, 1.0, f"model names route '{model}'")
         target = self._catalog.target(model)
         if target is None:
+            shown = model if len(model) <= SHOWN_MODEL_CHARS else model[:SHOWN_MODEL_CHARS] + "..."
             raise ModelNotFound(
-                f"The model '{model}' does not exist: use 'auto', a route name, "
+                f"The model '{shown}' does not exist: use 'auto', a route name, "
                 "or 'provider/model' as listed by GET /v1/models"
             )
         return Decision(None, Tier.EXPLICIT, 1.0, "model pinned by client", pinned=target.id)

@@ -15,6 +15,8 @@ from turnout.errors import InvalidRequest
 from turnout.wire.body import decode_body
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+NEEDS_CONTENT: Final = frozenset({"system", "developer", "user", "tool"})
+"""Roles whose messages must have content (an assistant's may hold only tool calls)."""
 
 
 class ContentPart(msgspec.Struct, frozen=True):
@@ -73,6 +75,10 @@ def decode_chat(body: bytes) -> tuple[Fields, ChatRequest]:
     request = decode_body(_REQUEST, body)
     if not request.model:
         raise InvalidRequest("model: must not be empty", param="model")
+    for i, message in enumerate(request.messages):
+        if message.content is None and message.role in NEEDS_CONTENT:
+            key = f"messages[{i}].content"
+            raise InvalidRequest(f"{key}: required for a {message.role} message", param=key)
     return fields, request
 
 
