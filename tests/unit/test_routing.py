@@ -111,7 +111,7 @@ def test_analyze_reads_the_last_user_turn_and_needs() -> None:
                     {"type": "text", "text": "this picture"},
                 ],
             },
-            {"role": "tool", "content": None},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
         ],
         "tools": [{"type": "function", "function": {"name": "f"}}],
         "response_format": {"type": "json_object"},
@@ -272,3 +272,12 @@ rules:
     message = caught.value.message
     assert "rules[0].any[0].regex: invalid regular expression in rule 'broken'" in message
     assert "rules[1]: a rule needs at least one condition" in message
+
+
+def test_tool_schemas_count_in_the_token_estimate() -> None:
+    plain = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    schema = {"type": "object", "description": "x" * 40_000}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": schema}}]
+    without = analyze(decode_chat(msgspec.json.encode(plain))[1], CALLER).token_estimate
+    with_tools = analyze(decode_chat(msgspec.json.encode({**plain, "tools": tools}))[1], CALLER)
+    assert with_tools.token_estimate >= without + 10_000

@@ -13,6 +13,7 @@ event; a client disconnect cancels the relay, which closes the upstream connecti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from time import perf_counter
@@ -232,19 +233,35 @@ async def _unless_gone(receive: Receive, answering: Awaitable[Answered]) -> Answ
         ClientDisconnected: the client left first.
         ServiceError: from the flow.
     """
-    outcome: Answered | ServiceError | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(_watch_disconnect, receive, group.cancel_scope)
-        try:
-            outcome = await answering
-        except ServiceError as exc:  # raised below: inside the group it would be grouped
-            outcome = exc
-        group.cancel_scope.cancel()
-    if outcome is None:
-        raise ClientDisconnected
-    if isinstance(outcome, ServiceError):
-        raise outcome
-    return outcome
+    # A bare asyncio task rather than an anyio task group: the group cost 0.1 ms of proxy
+    # overhead per request here (benchmarks/surfaces.py, 0.44 -> 0.54 ms at concurrency 1).
+    # The watcher never outlives this call: it is cancelled on the way out, whatever happens.
+    answering_task = asyncio.current_task()
+    if answering_task is None:
+        raise AssertionError("the flow runs in an asyncio task")
+    gone = asyncio.Event()
+    watcher = asyncio.get_running_loop().create_task(
+        _cancel_when_gone(receive, answering_task, gone)
+    )
+    try:
+        return await answering
+    except asyncio.CancelledError:
+        if not gone.is_set():
+            raise
+        answering_task.uncancel()
+        raise ClientDisconnected from None
+    finally:
+        watcher.cancel()
+
+
+async def _cancel_when_gone(
+    receive: Receive, task: asyncio.Task[object], gone: asyncio.Event
+) -> None:
+    """Cancel ``task`` when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
+    task.cancel()
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
