@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout.caller import ANONYMOUS, Clients, key_hash
+from turnout.caller import ANONYMOUS, Caller, Clients, key_hash
 from turnout.config import parse_settings
 from turnout.errors import AuthenticationFailed, ConfigError
 
@@ -86,3 +86,12 @@ clients:
     assert "clients[1].key_sha256: the same key as another client" in message
     with pytest.raises(ConfigError, match="key_sha256"):
         parse_settings(BASE + b"clients: [{name: x, key_sha256: sk-plain-key}]\n", {})
+
+
+def test_a_long_user_id_makes_a_bounded_conversation_key() -> None:
+    caller = Caller("k")
+    long_one = caller.conversation("u" * 1_000_000)
+    assert long_one is not None
+    assert len(long_one) < 100
+    assert long_one != caller.conversation("u" * 999_999)
+    assert caller.conversation("short") == "k:user:short"
