@@ -227,6 +227,9 @@ class AuthSettings(_Settings, frozen=True, kw_only=True):
 
     required: bool = False
     admin_key_sha256: KeyHash | None = None
+    private_endpoints: bool = False
+    """``GET /v1/models`` then needs a client's key like the API (with ``required``), and
+    ``GET /metrics`` the admin key; health and readiness stay open."""
 
 
 class VariantSettings(_Settings, frozen=True, kw_only=True):

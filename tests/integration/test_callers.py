@@ -78,7 +78,7 @@ def guarded(upstreams: Upstreams) -> Iterator[httpx.Client]:
 clients:
   - {{name: acme, key_sha256: {key_hash(b"sk-acme")}, tier: premium}}
   - {{name: basic, key_sha256: {key_hash(b"sk-basic")}}}
-auth: {{required: true}}
+auth: {{required: true, private_endpoints: true, admin_key_sha256: {key_hash(b"sk-admin")}}}
 """
     yield from _client(config)
 
@@ -145,6 +145,16 @@ def test_unknown_clients_are_refused_and_tiers_pick_their_targets(guarded: httpx
     assert guarded.post("/v1/route", json=body).status_code == 401
     assert ask(guarded, "hi", tenant="sk-acme").headers["x-turnout-model"] == "two/m2"
     assert ask(guarded, "hi", tenant="sk-basic").headers["x-turnout-model"] == "one/m1"
+
+
+def test_private_endpoints_need_a_clients_key_or_the_admin_key(guarded: httpx.Client) -> None:
+    assert guarded.get("/v1/models").status_code == 401
+    known = {"authorization": "Bearer sk-basic"}
+    assert guarded.get("/v1/models", headers=known).status_code == 200
+    assert guarded.get("/metrics", headers=known).status_code == 401
+    admin = {"authorization": "Bearer sk-admin"}
+    assert guarded.get("/metrics", headers=admin).text.startswith("# HELP")
+    assert guarded.get("/healthz").status_code == 200
 
 
 @pytest.mark.anyio

@@ -83,6 +83,8 @@ def test_refused_keys_everywhere_are_a_503_without_the_providers_words(
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "all_providers_unavailable"
     assert "simulated" not in answer.text  # the upstreams' own error bodies say "simulated ..."
+    assert answer.headers["x-turnout-route"] == "general"  # an error after the decision says it
+    assert answer.headers["x-turnout-tier"] == "default"
 
 
 def test_refused_keys_open_the_breaker() -> None:

@@ -88,3 +88,19 @@ def test_key_hash_prints_what_clients_key_sha256_expects(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     assert main(["key", "hash"]) == 2
     assert "no key on stdin" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_index_of_routes_the_config_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "few-routes.yaml"
+    config.write_text(
+        "routing: {index: default, encoder: use-m3}\n"
+        "providers: [{name: p, base_url: 'http://127.0.0.1:9', models: "
+        "[{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 1000}]}]\n"
+        "routes: [{name: code, targets: [p/m]}]\ndefault_route: code\n"
+    )
+    assert main(["serve", "--config", str(config), "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "are not configured routes" in error
+    assert len(error.splitlines()) == 1

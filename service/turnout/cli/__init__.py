@@ -23,6 +23,7 @@ from turnout.cli.route import index_settings, prompts, route
 from turnout.config import load_settings, process_environ
 from turnout.errors import ConfigError
 from turnout.home import data_home
+from turnout.routing.index import check_build
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -123,6 +124,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
         settings = load_settings(args.config, environ)
         if args.config is None:
             _fill_home(settings, home)
+        check_build(settings)
         serve(settings, host=args.host, port=args.port)
     elif args.command == "setup":
         from turnout.cli.index import setup  # noqa: PLC0415 - serving never loads the trainers

@@ -74,9 +74,13 @@ async def reload_index(
 
 
 @get("/v1/models")
-async def list_models(components: ComponentsDependency) -> Response[bytes]:
+async def list_models(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
     """``auto``, every route and every ``provider/model``, with availability."""
     settings = components.settings
+    if settings.auth.private_endpoints:
+        components.clients.identify(request.scope["headers"])
     data: list[dict[str, Any]] = [
         _model(RESERVED_MODEL, "turnout", "router", available=True),
         *(
@@ -133,8 +137,12 @@ async def readyz(components: ComponentsDependency) -> Response[bytes]:
 
 
 @get("/metrics")
-async def metrics(components: ComponentsDependency) -> Response[bytes]:
-    """Prometheus exposition."""
+async def metrics(
+    request: Request[Any, Any, Any], components: ComponentsDependency
+) -> Response[bytes]:
+    """Prometheus exposition (the admin key's only, with ``auth.private_endpoints``)."""
+    if components.settings.auth.private_endpoints:
+        components.clients.require_admin(request.scope["headers"])
     return Response(components.metrics.exposition(), media_type=CONTENT_TYPE)
 
 

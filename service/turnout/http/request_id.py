@@ -1,6 +1,8 @@
-"""The ``x-request-id`` of every response: the client's, when it sent a sane one, or a new one.
+"""The headers every response carries, errors included: ``x-request-id`` and the decision's.
 
-Responses on the Messages API also carry it as ``request-id``, where Anthropic's SDKs read it.
+The id is the client's, when it sent a sane one, or a new one. Responses on the Messages API
+also carry it as ``request-id``, where Anthropic's SDKs read it. A request that failed after
+its decision also carries the decision's ``x-turnout-*`` headers (`keep_headers`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 HEADER: Final = "x-request-id"
 _SANE: Final = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _KEY: Final = "turnout.request_id"
+_HEADERS: Final = "turnout.headers"
 
 
 def request_id(scope: Scope) -> str:
@@ -30,10 +33,16 @@ def request_id(scope: Scope) -> str:
     return found
 
 
+def keep_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    """Headers for the response to this request, whichever handler writes it (an error's)."""
+    scope.setdefault("state", {})[_HEADERS] = headers
+
+
 async def add_request_id(message: Message, scope: Scope) -> None:
     """Litestar ``before_send`` hook: stamp every response, errors and 404s included."""
     if message["type"] == "http.response.start":
         headers = list(message.get("headers", ()))
+        headers += scope.get("state", {}).get(_HEADERS, ())
         value = request_id(scope).encode()
         headers.append((b"x-request-id", value))
         if scope.get("path", "").startswith("/v1/messages"):

@@ -26,7 +26,7 @@ from litestar.exceptions import MethodNotAllowedException
 from turnout.errors import RequestTooLarge, ServiceError, UpstreamError
 from turnout.flow.flow import Exchange
 from turnout.gateway.failover import CIRCUIT_OPEN
-from turnout.http.request_id import request_id
+from turnout.http.request_id import keep_headers, request_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from turnout.caller import Caller
     from turnout.components import Components
     from turnout.flow.flow import Answered
+    from turnout.flow.router import Routed
     from turnout.metrics import Metrics
     from turnout.wire.request import Request
 
@@ -136,21 +137,29 @@ def _explanation(answered: Answered) -> bytes:
     return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
+def _decision_headers(routed: Routed) -> list[tuple[bytes, bytes]]:
+    """The decision's headers, which an answer and an error after the decision both carry."""
+    headers = [
+        (b"x-turnout-route", (routed.decision.route or "").encode()),
+        (b"x-turnout-tier", routed.decision.tier.encode()),
+        (b"x-turnout-decision-ms", f"{routed.decision_ms:.3f}".encode()),
+    ]
+    if routed.decision.evidence is not None:
+        headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
+    return headers
+
+
 def _headers(answered: Answered, *, debug: bool) -> list[tuple[bytes, bytes]]:
     routed, sent = answered.routed, answered.sent
     opened = sent.answer
     headers = [
-        (b"x-turnout-route", (routed.decision.route or "").encode()),
+        *_decision_headers(routed),
         (b"x-turnout-model", opened.target.id.encode()),
-        (b"x-turnout-tier", routed.decision.tier.encode()),
-        (b"x-turnout-decision-ms", f"{routed.decision_ms:.3f}".encode()),
         (b"x-turnout-attempts", str(opened.tried).encode()),
     ]
     skipped = [attempt.target for attempt in opened.attempts if attempt.error == CIRCUIT_OPEN]
     if skipped:
         headers.append((b"x-turnout-circuit-open", ",".join(skipped).encode()))
-    if routed.decision.evidence is not None:
-        headers.append((b"x-turnout-index-build", routed.decision.evidence.build_id.encode()))
     if sent.outcome is not None:
         headers.append((b"x-turnout-cascade", sent.outcome.encode()))
     if routed.variant is not None:
@@ -216,6 +225,8 @@ async def _answer(
         status = getattr(exc, "upstream_status", None) or exc.status
         routed = None if exchange is None else exchange.routed
         route, tier = ("", "") if routed is None else (routed.decision.route, routed.decision.tier)
+        if routed is not None:
+            keep_headers(scope, _decision_headers(routed))
         components.metrics.request(
             route=route or "", model="", tier=tier, status=status, seconds=perf_counter() - started
         )

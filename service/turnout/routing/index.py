@@ -24,7 +24,7 @@ from turnout.routing.knn import KnnRouter, fuse
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from turnout.config import RoutingSettings
+    from turnout.config import RoutingSettings, Settings
 
 SHOWN: Final = 3
 """Neighbours (and best routes) a decision's evidence shows."""
@@ -98,6 +98,30 @@ class SemanticIndex:
             if i >= 0
         )
         return fused, shown
+
+
+def check_build(settings: Settings) -> None:
+    """Check, from its manifest alone, that the configured index build can serve the config.
+
+    `turnout serve` runs it before it starts, so that a build of other routes is a one-line
+    config error rather than a failed start-up.
+
+    Raises:
+        ConfigError: no readable build, or a build with routes the config lacks.
+    """
+    folder = settings.routing.index
+    if folder is None:
+        return
+    manifest = read_manifest(Path(folder))
+    routes = manifest.get("routes")
+    if not isinstance(routes, dict):
+        raise ConfigError(f"routing.index: no readable index build in {folder}")
+    unknown = sorted(set(routes) - {route.name for route in settings.routes})
+    if unknown:
+        raise ConfigError(
+            f"routing.index: routes {unknown} of {folder} are not configured routes; "
+            "rebuild the index from this config's routes, or add them to routes"
+        )
 
 
 def load_semantic(
