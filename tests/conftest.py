@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ENVIRON = {"ALPHA_KEY": "sk-alpha-secret", "HOME": "/nonexistent"}
 
 CONFIG = """
-server: {{max_body_bytes: 65536}}
+server: {{max_body_bytes: 65536, header_timeout_s: 1, body_timeout_s: 1}}
 # Breakers would carry one test's failures into the next; tests/*/test_breakers.py cover them.
 gateway: {{total_timeout_s: 5, breaker: {{enabled: false}}}}
 providers:

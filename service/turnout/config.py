@@ -73,6 +73,14 @@ class ServerSettings(_Settings, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8080
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    """A request's line and headers; over it, a 431 and the connection closed."""
+    header_timeout_s: Positive = 10.0
+    """Time for a request's headers to arrive, from its connection's start or its first byte."""
+    body_timeout_s: Positive = 30.0
+    """Time for a request's body to arrive once its headers have; over it, a 408."""
+    idle_timeout_s: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """How long an idle keep-alive connection is kept."""
     access_log: bool = False
 
 

@@ -4,6 +4,7 @@
     ├── RequestError
     │   ├── InvalidRequest          400  invalid_request_error
     │   ├── RequestTooLarge         413  invalid_request_error   request_too_large
+    │   ├── RequestTimedOut         408  invalid_request_error   request_timeout
     │   ├── ModelNotFound           404  invalid_request_error   model_not_found
     │   ├── ResponseNotFound        404  invalid_request_error   response_not_found
     │   ├── AuthenticationFailed    401  authentication_error    invalid_api_key
@@ -67,6 +68,13 @@ class RequestTooLarge(RequestError):
 
     status = 413
     code = "request_too_large"
+
+
+class RequestTimedOut(RequestError):
+    """The body did not arrive within ``server.body_timeout_s``."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class ModelNotFound(RequestError):

@@ -23,6 +23,7 @@ from turnout.cli.route import index_settings, prompts, route
 from turnout.config import load_settings, process_environ
 from turnout.errors import ConfigError
 from turnout.home import data_home
+from turnout.http.protocol import bounded_protocol
 from turnout.routing.index import check_build
 
 if TYPE_CHECKING:
@@ -194,14 +195,15 @@ def _percentile(text: str) -> float:
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve ``settings`` with uvicorn (uvloop, httptools) until interrupted."""
+    """Serve ``settings`` with uvicorn (uvloop, httptools, turnout's bounds) until interrupted."""
     server = settings.server
     uvicorn.run(
         create_app(settings),
         host=host or server.host,
         port=server.port if port is None else port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(server),
+        timeout_keep_alive=server.idle_timeout_s,
         access_log=server.access_log,
         log_level="info",
     )

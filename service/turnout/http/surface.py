@@ -23,7 +23,7 @@ import anyio
 from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException
 
-from turnout.errors import RequestTooLarge, ServiceError, UpstreamError
+from turnout.errors import RequestTimedOut, RequestTooLarge, ServiceError, UpstreamError
 from turnout.flow.flow import Exchange
 from turnout.gateway.failover import CIRCUIT_OPEN
 from turnout.http.request_id import keep_headers, request_id
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from turnout.caller import Caller
     from turnout.components import Components
+    from turnout.config import ServerSettings
     from turnout.flow.flow import Answered
     from turnout.flow.router import Routed
     from turnout.metrics import Metrics
@@ -93,28 +94,42 @@ class Turn(Protocol):
         ...
 
 
-async def read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed ``limit`` bytes.
+async def read_body(scope: HTTPScope, receive: Receive, server: ServerSettings) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``server.max_body_bytes``.
+
+    A body that does not come whole in its first message must arrive within
+    ``server.body_timeout_s`` (the usual one-message body costs no timer).
 
     Raises:
         RequestTooLarge: the declared or received length is over the limit.
+        RequestTimedOut: the body took too long.
+        ClientDisconnected: the client left first.
     """
+    limit = server.max_body_bytes
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnected
-        chunk = message["body"]
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    chunk, last = await _body_part(receive)
+    chunks, size = [chunk], len(chunk)
+    if not last:  # the usual body comes whole in one message, and needs no timer
+        with anyio.move_on_after(server.body_timeout_s) as waited:
+            while not last and size <= limit:
+                chunk, last = await _body_part(receive)
+                chunks.append(chunk)
+                size += len(chunk)
+        if waited.cancelled_caught:
+            raise RequestTimedOut(f"request body did not arrive within {server.body_timeout_s:g} s")
+    if size > limit:
+        raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
+    return chunk if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _body_part(receive: Receive) -> tuple[bytes, bool]:
+    """One part of the body, and whether it was the last."""
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnected
+    return message["body"], not message.get("more_body", False)
 
 
 def _explanation(answered: Answered) -> bytes:
@@ -207,7 +222,7 @@ async def _answer(
     exchange: Exchange | None = None
     try:
         exchange = Exchange(components.clients.identify(scope["headers"]), request_id(scope))
-        body = await read_body(scope, receive, components.settings.server.max_body_bytes)
+        body = await read_body(scope, receive, components.settings.server)
         request = await turn.read(body, exchange.caller)
         answered = await _unless_gone(receive, components.flow.answer(request, exchange))
     except ClientDisconnected:
