@@ -10,8 +10,9 @@ times in 10. Keys carry the config version, the index build and the tenant, so a
 only ever reused under the same config, build and client key, and expire after the TTL.
 
 Redis gets ``timeout_ms`` (a few milliseconds): slower or failing calls bypass the cache (a miss,
-counted as ``bypass``) and, after a failure, it is skipped for a second, so no request waits on
-it or fails because of it. Writes are queued and written behind, in batches, by `run` in the
+counted as ``bypass``) and, after a failure (not a slow call, which a busy event loop causes as
+often as Redis does), it is skipped for a second, so no request waits on it or fails because
+of it. Writes are queued and written behind, in batches, by `run` in the
 lifespan's task group: a decision never waits for its own write.
 """
 
@@ -74,7 +75,7 @@ class SharedDecisionCache:
         self._threshold = settings.threshold
         self._ttl_s = settings.ttl_s
         self._clock = clock
-        self._fallback = Fallback(timeout_s=settings.shared_timeout_ms / 1000)
+        self._fallback = Fallback(timeout_s=settings.shared_timeout_ms / 1000, slow_is_down=False)
         self._version = config_version
         self._pending: deque[tuple[list[str], bytes]] = deque(maxlen=PENDING)
         self._queued = anyio.Event()

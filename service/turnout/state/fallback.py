@@ -36,8 +36,16 @@ class Fallback:
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         on_down: Callable[[], Awaitable[None]] | None = None,
+        slow_is_down: bool = True,
     ) -> None:
-        """``on_down``: run when an outage starts, e.g. to drop pooled connections that died."""
+        """Build the fallback.
+
+        ``on_down``: run when an outage starts, e.g. to drop pooled connections that died;
+        ``slow_is_down``: False where a call over the timeout only skips Redis for that call
+        (a cache, whose deadline is a few milliseconds that a busy event loop can miss while
+        Redis is well), not for ``retry_s``.
+        """
+        self._slow_is_down = slow_is_down
         self._timeout_s = timeout_s
         self._on_down = on_down
         self._retry_s = retry_s
@@ -54,18 +62,27 @@ class Fallback:
         try:
             with anyio.fail_after(self._timeout_s):
                 result = await shared()
-        except Exception as exc:  # noqa: BLE001 - nothing from Redis may fail a request
-            self._down_until = self._clock() + self._retry_s
-            if not self.down:
-                self.down = True
-                logger.warning("redis unreachable (%s): using this replica's own state", exc)
-                if self._on_down is not None:
-                    await self._on_down()
+        except TimeoutError as exc:
+            if self._slow_is_down:
+                return await self._outage(exc, local)
+            logger.debug("redis slower than %g s for one call: answered locally", self._timeout_s)
             return await local()
+        except Exception as exc:  # noqa: BLE001 - nothing from Redis may fail a request
+            return await self._outage(exc, local)
         if self.down:
             logger.warning("redis reachable again: shared state resumed")
             self.down = False
         return result
+
+    async def _outage(self, exc: Exception, local: Callable[[], Awaitable[T]]) -> T:
+        """Redis is out: say so once, and use local state for ``retry_s``."""
+        self._down_until = self._clock() + self._retry_s
+        if not self.down:
+            self.down = True
+            logger.warning("redis unreachable (%s): using this replica's own state", exc)
+            if self._on_down is not None:
+                await self._on_down()
+        return await local()
 
 
 class Replicated(Generic[S]):
