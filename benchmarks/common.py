@@ -95,8 +95,8 @@ def serve(
     *,
     executable: str = sys.executable,
     startup_s: float = 30.0,
-) -> Iterator[None]:
-    """Run a server process until the block ends; waits for ``url`` to answer.
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process until the block ends; waits for ``url`` to answer; yields it.
 
     ``executable``: this interpreter (``argv`` then starts with ``-m``), or a peer's program.
     """
@@ -117,7 +117,7 @@ def serve(
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{argv} did not start") from None
                 time.sleep(0.05)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=10)
