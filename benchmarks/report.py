@@ -374,6 +374,39 @@ def _surfaces(_: Path) -> list[str]:
     ]
 
 
+def _soak(out: Path) -> list[str]:
+    path = RESULTS / "soak.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    summaries = [i for i, row in enumerate(rows) if row.get("kind") == "summary"]
+    if not summaries:
+        return ["No result: `.venv/bin/python -m benchmarks.soak`."]
+    end = summaries[-1]
+    begin = summaries[-2] + 1 if len(summaries) > 1 else 0
+    run, summary = rows[begin:end], rows[end]
+    figure, (memory, latency) = plt.subplots(1, 2, figsize=(11, 3.5))
+    seconds = [r["t_s"] for r in run]
+    memory.plot(seconds, [r["rss_mb"] for r in run], marker=".")
+    memory.set_ylabel("router RSS, MB")
+    latency.plot(seconds, [r["p50_ms"] for r in run], marker=".", label="p50")
+    latency.plot(seconds, [r["p99_ms"] for r in run], marker=".", label="p99")
+    latency.set_ylabel("ms")
+    latency.legend(fontsize=8)
+    for axis in (memory, latency):
+        axis.set_xlabel("seconds into the run")
+    return [
+        _save(figure, out, "soak.png"),
+        "",
+        f"`turnout serve` with the default index and encoder for {summary['seconds']:.0f} s at"
+        f" {summary['rate']:.0f} requests/s (Chat Completions, Responses and Messages; JSON and"
+        " streams; 5% prompts over 100 KB; 2% streams left after their first chunk):"
+        f" {summary['requests']} requests, {summary['errors']} errors; RSS"
+        f" {summary['rss_warm_mb']} MB after warm-up, {summary['rss_last_mb']} MB at the end"
+        f" ({summary['rss_growth_after_warmup']:+.1%}), at most {summary['fds_max']} open files"
+        f" and {summary['threads_max']} threads; the worst interval's p99"
+        f" {summary['p99_ms_max']} ms. {_where(summary)}.",
+    ]
+
+
 def _accuracy(out: Path) -> list[str]:
     rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
     if not rows:
@@ -585,6 +618,7 @@ SECTIONS: Final = (
     ("Speculative dispatch", _speculation),
     ("Proxy overhead against concurrency", _proxy),
     ("Proxy overhead per API surface", _surfaces),
+    ("Soak: minutes at a fixed rate", _soak),
     ("Scaling: prompt length, index size, concurrency", _scaling),
     ("Peers: the LiteLLM proxy in front of the same upstream", _peers),
     ("Peers: aurelio's semantic-router on the same exemplars and encoder", _routing_peers),

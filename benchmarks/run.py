@@ -33,6 +33,7 @@ FULL: Final = (
     ("decision", (), 600),
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
+    ("soak", (), 900),
     ("knn", (), 900),
     ("rebuild", (), 300),
     ("scaling", (), 1800),
@@ -45,7 +46,7 @@ QUICK: Final = (
     ("cost", ("--quick",), 60),
     ("speculation", (), 60),
 )
-SELF_CONTAINED: Final = frozenset({"taxonomy", "speculation", "proxy_overhead", "surfaces"})
+SELF_CONTAINED: Final = frozenset({"taxonomy", "speculation", "proxy_overhead", "surfaces", "soak"})
 
 
 def run(quick: bool) -> list[str]:
