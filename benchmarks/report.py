@@ -382,7 +382,8 @@ def _soak(out: Path) -> list[str]:
         return ["No result: `.venv/bin/python -m benchmarks.soak`."]
     end = summaries[-1]
     begin = summaries[-2] + 1 if len(summaries) > 1 else 0
-    run, summary = rows[begin:end], rows[end]
+    run = [row for row in rows[begin:end] if row["requests"]]  # not the final drain
+    summary = rows[end]
     figure, (memory, latency) = plt.subplots(1, 2, figsize=(11, 3.5))
     seconds = [r["t_s"] for r in run]
     memory.plot(seconds, [r["rss_mb"] for r in run], marker=".")
@@ -401,9 +402,10 @@ def _soak(out: Path) -> list[str]:
         " streams; 5% prompts over 100 KB; 2% streams left after their first chunk):"
         f" {summary['requests']} requests, {summary['errors']} errors; RSS"
         f" {summary['rss_warm_mb']} MB after warm-up, {summary['rss_last_mb']} MB at the end"
-        f" ({summary['rss_growth_after_warmup']:+.1%}), at most {summary['fds_max']} open files"
+        f" ({summary['rss_growth_after_warmup']:+.1%}) and {summary['rss_max_mb']} MB at most;"
+        f" at most {summary['fds_max']} open files"
         f" and {summary['threads_max']} threads; the worst interval's p99"
-        f" {summary['p99_ms_max']} ms. {_where(summary)}.",
+        f" {summary['p99_ms_max']} ms (the load generator shares the 2 cores). {_where(summary)}.",
     ]
 
 
