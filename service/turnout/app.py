@@ -41,6 +41,7 @@ from turnout.policy.limits import open_limits
 from turnout.policy.scoring import TargetStats
 from turnout.policy.selector import Selector
 from turnout.policy.sessions import open_sessions
+from turnout.routing.analyze import Analyzer
 from turnout.routing.language import LanguageDetector
 from turnout.routing.pipeline import Pipeline
 from turnout.routing.reload import watch_index
@@ -74,7 +75,8 @@ def build_router(
     by_language = rules.uses_language or any(route.languages for route in settings.routes)
     detect = LanguageDetector() if by_language else None
     speculative = frozenset(route.name for route in settings.routes if route.speculate)
-    return Router(pipeline, selector, metrics, detect, speculative)
+    analyzer = Analyzer(detect, settings.routing.max_scan_chars)
+    return Router(pipeline, selector, metrics, analyzer, speculative)
 
 
 def report_unavailable(settings: Settings) -> None:

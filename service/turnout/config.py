@@ -404,6 +404,8 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     encoder_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
     max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = 256
+    max_scan_chars: Annotated[int, msgspec.Meta(ge=1024)] = 65_536
+    """Of each message, what rules and the language detector read (its head and tail)."""
     neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     watch_interval_s: Annotated[float, msgspec.Meta(ge=0.05)] = 2.0
     """How often to look for a new build of ``index`` (written by ``turnout index rebuild``)."""

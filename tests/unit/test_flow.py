@@ -13,6 +13,7 @@ from turnout.flow.router import Read, Routed, Router
 from turnout.metrics import Metrics
 from turnout.policy.scoring import TargetStats
 from turnout.policy.selector import Selector
+from turnout.routing.analyze import Analyzer
 from turnout.routing.decision import RouteMatch, Tier
 from turnout.routing.pipeline import Pipeline
 from turnout.routing.rules import RuleTier
@@ -50,7 +51,7 @@ def router(settings: Settings, slow: FixedTier | None, speculative: Iterable[str
     tiers = [] if slow is None else [slow]
     pipeline = Pipeline(catalog, [RuleTier([HINT, FENCE])], settings.default_route, tiers)
     selector = Selector(catalog, settings, TargetStats())
-    return Router(pipeline, selector, Metrics(), None, frozenset(speculative))
+    return Router(pipeline, selector, Metrics(), Analyzer(), frozenset(speculative))
 
 
 def body(text: str) -> Request:

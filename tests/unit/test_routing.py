@@ -281,3 +281,13 @@ def test_tool_schemas_count_in_the_token_estimate() -> None:
     without = analyze(decode_chat(msgspec.json.encode(plain))[1], CALLER).token_estimate
     with_tools = analyze(decode_chat(msgspec.json.encode({**plain, "tools": tools}))[1], CALLER)
     assert with_tools.token_estimate >= without + 10_000
+
+
+def test_a_long_message_is_read_by_its_head_and_tail_but_counted_whole() -> None:
+    text = "translate this log into french: " + "step ok\n" * 900_000 + " the end is near"
+    request = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    found = analyze(decode_chat(msgspec.json.encode(request))[1], CALLER, scan_chars=4096)
+    assert len(found.text) <= 4097
+    assert found.text.startswith("translate this log into french")
+    assert found.text.endswith("the end is near")
+    assert found.token_estimate >= len(text) // 4

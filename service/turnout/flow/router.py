@@ -14,13 +14,11 @@ from turnout.caller import ANONYMOUS, Caller
 from turnout.config import RESERVED_MODEL
 from turnout.errors import NoCapableModel, RequestError
 from turnout.policy.selector import fits
-from turnout.routing.analyze import analyze
+from turnout.routing.analyze import Analyzer
 from turnout.routing.decision import MS, Decision, Tier
 from turnout.wire.request import decode_request
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from turnout.catalog import Target
     from turnout.metrics import Metrics
     from turnout.policy.experiments import Variant
@@ -101,18 +99,19 @@ class Router:
         pipeline: Pipeline,
         selector: Selector,
         metrics: Metrics,
-        detect: Callable[[str], str] | None = None,
+        analyzer: Analyzer | None = None,
         speculative_routes: frozenset[str] = frozenset(),
     ) -> None:
         """Build the router.
 
-        ``detect``: the language detector, when rules or routes go by language;
-        ``speculative_routes``: the routes whose guesses may start upstream calls.
+        ``analyzer``: reads each request (with the language detector, when rules or routes
+        go by language); ``speculative_routes``: the routes whose guesses may start upstream
+        calls.
         """
         self._pipeline = pipeline
         self._selector = selector
         self._metrics = metrics
-        self._detect = detect
+        self._analyze = analyzer or Analyzer()
         self._speculative = speculative_routes
 
     def read(
@@ -127,7 +126,7 @@ class Router:
             RequestError: the request names an unknown model, or no model can take it.
         """
         started = perf_counter()
-        inp = analyze(request.chat, caller, self._detect)
+        inp = self._analyze(request.chat, caller)
         model = request.chat.model
         if pin is not None and model in (RESERVED_MODEL, pin.route):
             pinned = self._pinned(request, inp, pin, started)

@@ -19,7 +19,7 @@ from turnout.gateway.relay import relay_sse, relay_translated, rewrite_model
 from turnout.http.dependencies import ComponentsDependency
 from turnout.http.error_handlers import messages_error_event
 from turnout.http.surface import serve
-from turnout.routing.analyze import CHARS_PER_TOKEN, analyze
+from turnout.routing.analyze import analyze
 from turnout.wire.messages.answer import (
     MessagesStream,
     NativeMessages,
@@ -114,7 +114,6 @@ async def count_tokens(
 ) -> Response[bytes]:
     """The router's estimate of a Messages request's input tokens."""
     caller = components.clients.identify(request.scope["headers"])
-    decoded, flow_request = decode_messages(await request.body(), counting=True)
-    tools = sum(len(raw) for raw in decoded.tools) // CHARS_PER_TOKEN
-    estimate = analyze(flow_request.chat, caller).token_estimate + tools
+    _, flow_request = decode_messages(await request.body(), counting=True)
+    estimate = analyze(flow_request.chat, caller).token_estimate
     return Response(_ENCODER.encode({"input_tokens": estimate}), media_type=MediaType.JSON)

@@ -10,6 +10,9 @@ mixes them (`turnout.routing.semantic`). Bounded: one earlier turn, clipped by t
 window like any prompt. System prompts are not classified: they are mostly an application's
 standing instructions, the same for every request, and would pull every prompt towards them;
 rules with ``match: any`` see them, as they see every message.
+
+A message longer than ``routing.max_scan_chars`` is read by its head and tail only, so a pasted
+7 MB log costs the rules and the language detector what 64 KiB does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from turnout.wire.chat import ChatRequest, Message
 
 CHARS_PER_TOKEN: Final = 4
+SCAN_CHARS: Final = 65_536  # routing.max_scan_chars' default
 FOLLOW_UP_CHARS: Final = 240  # a last user turn this short reads as a follow-up
 IMAGE_TOKENS: Final = 765  # OpenAI's cost of one high-detail 512px tile set; a fair upper guess
 JSON_FORMATS: Final = frozenset({"json_object", "json_schema"})
@@ -70,14 +74,42 @@ def message_text(message: Message) -> str:
     return "\n".join(part.text for part in content if part.text)
 
 
+@dataclass(frozen=True, slots=True)
+class Analyzer:
+    """`analyze` with the config's language detector and scan bound."""
+
+    detect: Callable[[str], str] | None = None
+    """The language detector, when the config routes by language."""
+    scan_chars: int = SCAN_CHARS
+
+    def __call__(self, request: ChatRequest, caller: Caller) -> RoutingInput:
+        """See `analyze`."""
+        return analyze(request, caller, self.detect, self.scan_chars)
+
+
+def scanned(text: str, scan_chars: int) -> str:
+    """``text``, or its first and last ``scan_chars`` / 2 characters when it is longer."""
+    if len(text) <= scan_chars:
+        return text
+    half = scan_chars // 2
+    return text[:half] + "\n" + text[-half:]
+
+
 def analyze(
-    request: ChatRequest, caller: Caller, detect: Callable[[str], str] | None = None
+    request: ChatRequest,
+    caller: Caller,
+    detect: Callable[[str], str] | None = None,
+    scan_chars: int = SCAN_CHARS,
 ) -> RoutingInput:
     """Read a decoded request of ``caller``'s once and keep what routing needs.
 
-    ``detect``: the language detector, when the config routes by language.
+    ``detect``: the language detector, when the config routes by language; ``scan_chars``:
+    how much of each message rules, classifiers and the language detector read (its head and
+    tail); the token estimate counts every character.
     """
-    texts = tuple(message_text(message) for message in request.messages)
+    whole = tuple(message_text(message) for message in request.messages)
+    chars = sum(len(text) for text in whole) + sum(len(tool) for tool in request.tools or ())
+    texts = tuple(scanned(text, scan_chars) for text in whole)
     users = [
         text
         for message, text in zip(reversed(request.messages), reversed(texts), strict=True)
@@ -92,7 +124,6 @@ def analyze(
         for part in message.content
         if part.type == "image_url"
     )
-    chars = sum(len(text) for text in texts) + sum(len(tool) for tool in request.tools or ())
     format_type = request.response_format.type if request.response_format else None
     return RoutingInput(
         text=last_user,
