@@ -409,6 +409,23 @@ def _soak(out: Path) -> list[str]:
     ]
 
 
+def _hostile(_: Path) -> list[str]:
+    rows = latest("hostile")
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.hostile`."]
+    r = rows[-1]
+    return [
+        f"{r['seconds']:.0f} s of abuse at once against `turnout serve` (bodies nested 100,000"
+        " deep, 7 MB prompts, 200 KB headers, bodies that never finish, 20 clients sending a"
+        " header byte a second, 50 idle connections, streams left early) over an upstream"
+        " that takes turns answering 64 MB, a gzip bomb, an endless stream, 401 and 503:"
+        f" `/healthz` p50 {r['healthz_p50_ms']} ms, p99 {r['healthz_p99_ms']} ms, max"
+        f" {r['healthz_max_ms']} ms over {r['healthz_checks']} checks; router RSS at most"
+        f" {r['rss_max_mb']} MB; well-formed requests meanwhile: {r['requests_ok']} answered,"
+        f" {r['requests_failed']} failed. {_where(r)}.",
+    ]
+
+
 def _accuracy(out: Path) -> list[str]:
     rows = [r for r in latest("classifier", lambda r: r.get("dataset")) if "dataset" in r]
     if not rows:
@@ -621,6 +638,7 @@ SECTIONS: Final = (
     ("Proxy overhead against concurrency", _proxy),
     ("Proxy overhead per API surface", _surfaces),
     ("Soak: minutes at a fixed rate", _soak),
+    ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),
     ("Peers: the LiteLLM proxy in front of the same upstream", _peers),
     ("Peers: aurelio's semantic-router on the same exemplars and encoder", _routing_peers),

@@ -34,6 +34,7 @@ FULL: Final = (
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
     ("soak", (), 900),
+    ("hostile", (), 300),
     ("knn", (), 900),
     ("rebuild", (), 300),
     ("scaling", (), 1800),
@@ -46,7 +47,9 @@ QUICK: Final = (
     ("cost", ("--quick",), 60),
     ("speculation", (), 60),
 )
-SELF_CONTAINED: Final = frozenset({"taxonomy", "speculation", "proxy_overhead", "surfaces", "soak"})
+SELF_CONTAINED: Final = frozenset(
+    {"taxonomy", "speculation", "proxy_overhead", "surfaces", "soak", "hostile"}
+)
 
 
 def run(quick: bool) -> list[str]:

@@ -74,7 +74,7 @@ class Interval:
     left: int = 0
 
 
-def _body(i: int) -> tuple[str, dict[str, Any], bool]:
+def request_body(i: int) -> tuple[str, dict[str, Any], bool]:
     """Request ``i``'s path and body, and whether the client leaves after the first chunk."""
     text = LONG if i % 100 < 5 else TOPICS[i % len(TOPICS)].format(i=i)
     leaves = i % 100 in {5, 6}
@@ -94,7 +94,7 @@ def _body(i: int) -> tuple[str, dict[str, Any], bool]:
 
 
 async def _one(session: aiohttp.ClientSession, url: str, i: int, into: Interval) -> None:
-    path, body, leaves = _body(i)
+    path, body, leaves = request_body(i)
     started = time.perf_counter()
     try:
         async with session.post(url + path, json=body) as answer:
@@ -112,7 +112,7 @@ async def _one(session: aiohttp.ClientSession, url: str, i: int, into: Interval)
     into.latencies.append(time.perf_counter() - started)
 
 
-def _sample(pid: int) -> dict[str, float]:
+def process_sample(pid: int) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     return {
@@ -161,7 +161,7 @@ def _row(pid: int, start: float, interval: Interval, in_flight: int) -> dict[str
         "in_flight": in_flight,
         "p50_ms": round(latency.get("p50_ms", 0.0), 2),
         "p99_ms": round(latency.get("p99_ms", 0.0), 2),
-        **_sample(pid),
+        **process_sample(pid),
     }
 
 

@@ -347,10 +347,10 @@ class GatewaySettings(_Settings, frozen=True, kw_only=True):
     total_timeout_s: Positive = 300.0
     """A request's whole time upstream, its retries and its stream included: a stream still
     running then ends with an error event."""
-    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 32 * 1024 * 1024
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
     """The largest JSON answer read from an upstream (after decompression); a larger one is a
     failed attempt."""
-    max_event_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    max_event_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
     """The largest SSE event relayed (after decompression); a larger one breaks the stream."""
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()

@@ -87,9 +87,13 @@ class SimulatedUpstream:
     chunk_delay_s: float = 0.0
     record: bool = True
     script: collections.deque[Behaviour] = field(default_factory=collections.deque)
+    faults: tuple[Behaviour, ...] = ()
+    """Behaviours taken in turn, one a request, once the script is empty (instead of the
+    profile): a standing fault for benchmarks."""
     received: list[Received] = field(default_factory=list)
     stream_ends: list[StreamEnd] = field(default_factory=list)
     _rng: random.Random = field(init=False, repr=False)
+    _turn: int = field(default=0, init=False, repr=False)
     _ended: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,9 @@ class SimulatedUpstream:
     def _next(self) -> Behaviour:
         if self.script:
             return self.script.popleft()
+        if self.faults:
+            self._turn += 1
+            return self.faults[self._turn % len(self.faults)]
         if self.failure_rate and self._rng.random() < self.failure_rate:
             return Behaviour("status", 503, delay_s=self.latency_s)
         return Behaviour(delay_s=self.latency_s, chunk_delay_s=self.chunk_delay_s)
