@@ -111,6 +111,7 @@ async def _traffic(
 ) -> dict[str, int]:
     """Well-formed requests at ``rate``; their outcomes."""
     outcomes = {"ok": 0, "failed": 0, "left": 0}
+    why: dict[str, int] = {}
 
     async def one(i: int) -> None:
         path, body, leaves = request_body(
@@ -124,8 +125,12 @@ async def _traffic(
                     return
                 await answer.read()
                 outcomes["ok" if answer.status == 200 else "failed"] += 1
-        except (aiohttp.ClientError, TimeoutError):
+                if answer.status != 200:
+                    key = f"{path} {answer.status}"
+                    why[key] = why.get(key, 0) + 1
+        except (aiohttp.ClientError, TimeoutError) as exc:
             outcomes["failed"] += 1
+            why[type(exc).__name__] = why.get(type(exc).__name__, 0) + 1
 
     tasks, i, start = [], 0, time.monotonic()
     while time.monotonic() < until:
@@ -133,7 +138,7 @@ async def _traffic(
         i += 1
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
     await asyncio.gather(*tasks)
-    return outcomes
+    return {**outcomes, **{f"failed {reason}": count for reason, count in why.items()}}
 
 
 async def _watch(url: str, pid: int, until: float) -> tuple[list[float], list[float]]:
