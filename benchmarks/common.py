@@ -124,6 +124,25 @@ def serve(
 
 
 @contextlib.contextmanager
+def serve_router(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``turnout serve`` of ``config`` on ``port``; yields its process once it answers.
+
+    Its environment holds only where the data directory is: no provider keys.
+    """
+    environ = process_environ()
+    home = {
+        key: environ[key] for key in ("HOME", "TURNOUT_HOME", "XDG_DATA_HOME") if key in environ
+    }
+    with serve(
+        ["-m", "turnout", "serve", "--config", str(config), "--port", str(port)],
+        f"http://127.0.0.1:{port}/healthz",
+        env=home,
+        startup_s=120,
+    ) as process:
+        yield process
+
+
+@contextlib.contextmanager
 def router_over_fake_upstream(config: str) -> Iterator[tuple[int, int]]:
     """`benchmarks.fake_upstream` and ``turnout serve`` in front of it, each in its process.
 
@@ -138,11 +157,7 @@ def router_over_fake_upstream(config: str) -> Iterator[tuple[int, int]]:
                 ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
                 f"http://127.0.0.1:{upstream}/",
             ),
-            serve(
-                ["-m", "turnout", "serve", "--config", str(path), "--port", str(router)],
-                f"http://127.0.0.1:{router}/healthz",
-                env={},
-            ),
+            serve_router(path, router),
         ):
             yield upstream, router
 

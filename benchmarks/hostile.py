@@ -27,9 +27,8 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
+from benchmarks.common import emit, free_port, machine, percentiles_ms, serve, serve_router
 from benchmarks.soak import ROUTES, process_sample, request_body
-from turnout.config import process_environ
 
 CONFIG: Final = """
 routing: {{index: default, encoder: use-m3}}
@@ -195,10 +194,6 @@ def main() -> None:
     routes = "\n".join(
         f"  - {{name: {name}, targets: [faulty/sim, healthy/sim]}}" for name in ROUTES
     )
-    environ = process_environ()
-    home = {
-        key: environ[key] for key in ("HOME", "TURNOUT_HOME", "XDG_DATA_HOME") if key in environ
-    }
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "hostile.yaml"
         config.write_text(CONFIG.format(faulty=faulty, healthy=healthy, routes=routes))
@@ -206,12 +201,7 @@ def main() -> None:
         with (
             serve([*upstream, str(faulty), "--faults", FAULTS], f"http://127.0.0.1:{faulty}/"),
             serve([*upstream, str(healthy)], f"http://127.0.0.1:{healthy}/"),
-            serve(
-                ["-m", "turnout", "serve", "--config", str(config), "--port", str(router)],
-                f"http://127.0.0.1:{router}/healthz",
-                env=home,
-                startup_s=120,
-            ) as process,
+            serve_router(config, router) as process,
         ):
             row = asyncio.run(run(router, process.pid, args.seconds, args.rate))
     row.update(machine())

@@ -25,8 +25,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve
-from turnout.config import process_environ
+from benchmarks.common import emit, free_port, machine, percentiles_ms, serve, serve_router
 
 ROUTES: Final = (
     "chit_chat",
@@ -195,10 +194,6 @@ def main() -> None:
     minutes, rate = (0.5, 50.0) if args.quick else (args.minutes, args.rate)
     upstream, router = free_port(), free_port()
     routes = "\n".join(f"  - {{name: {name}, targets: [bench/sim]}}" for name in ROUTES)
-    environ = process_environ()
-    home = {
-        key: environ[key] for key in ("HOME", "TURNOUT_HOME", "XDG_DATA_HOME") if key in environ
-    }
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "soak.yaml"
         config.write_text(CONFIG.format(port=upstream, routes=routes))
@@ -207,12 +202,7 @@ def main() -> None:
                 ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
                 f"http://127.0.0.1:{upstream}/",
             ),
-            serve(
-                ["-m", "turnout", "serve", "--config", str(config), "--port", str(router)],
-                f"http://127.0.0.1:{router}/healthz",
-                env=home,
-                startup_s=120,
-            ) as process,
+            serve_router(config, router) as process,
         ):
             url = f"http://127.0.0.1:{router}"
             rows = asyncio.run(

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from turnout.wire.chat import ChatRequest, Fields
 
 Api = Literal["chat_completions", "responses", "messages"]
-APIS: Final[tuple[Api, ...]] = ("chat_completions", "responses", "messages")
 PATHS: Final[dict[Api, str]] = {
     "chat_completions": "/chat/completions",
     "responses": "/responses",
