@@ -10,12 +10,13 @@ import anyio
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from tests.conftest import ENVIRON
 from tests.fakes.process import turnout_serve
 from tests.fakes.server import serve_config, serve_in_thread
 from turnout.demo.upstream import SimulatedUpstream
-from turnout.policy.limits import MemoryLimiter
+from turnout.policy.limits import MemoryLimiter, RedisLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -149,3 +150,18 @@ async def test_a_provider_over_its_own_limit_is_skipped(steady: str) -> None:
             assert refused.status_code == 429
             assert "limited/s is at its 2 requests per minute" in refused.json()["error"]["message"]
             assert 1 <= int(refused.headers["retry-after"]) <= 30
+
+
+@pytest.mark.anyio
+async def test_an_outage_or_a_restarted_redis_is_no_free_burst(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    local = MemoryLimiter()
+    shared = RedisLimiter(client, local)
+    admitted = [await shared.acquire("client:burst", 1, 5, 60.0) for _ in range(6)]
+    assert admitted[:5] == [None] * 5
+    assert admitted[5] is not None
+    assert await local.acquire("client:burst", 1, 5, 60.0) is not None  # Redis out: no burst
+    await client.flushdb()  # Redis restarted, empty
+    assert await shared.acquire("client:burst", 1, 5, 60.0) is not None  # still no burst
+    await client.aclose()

@@ -9,6 +9,11 @@ router's estimate of its prompt plus its ``max_tokens``.
 Clients are told apart by `turnout.caller` (a hash of their bearer token); clients
 without one share the ``anonymous`` limit. While Redis cannot be reached each replica
 enforces the limits on its own (`turnout.state.fallback`).
+
+An outage is no free burst: each replica mirrors in its own cells what Redis admitted through
+it, so its stand-in starts where its traffic left off, and a Redis that comes back empty (a
+restart) is given each replica's backlog as a floor, so a cell starts no emptier than this
+replica knows it to be.
 """
 
 from __future__ import annotations
@@ -58,14 +63,25 @@ class MemoryLimiter:
         self._tat[key] = new_tat
         return None
 
+    def backlog(self, key: str) -> float:
+        """Seconds until the cell is empty again (0 when it is)."""
+        return max(0.0, self._tat.get(key, 0.0) - self._clock())
 
-# KEYS[1]: the cell. ARGV: cost, limit, period_s. Returns "" when admitted, else the wait.
+    def record(self, key: str, cost: int, limit: int, period_s: float) -> None:
+        """Count what another limiter admitted (bounded by one full period)."""
+        now = self._clock()
+        tat = max(self._tat.get(key, now), now) + period_s / limit * min(cost, limit)
+        self._tat[key] = min(tat, now + period_s)
+
+
+# KEYS[1]: the cell. ARGV: cost, limit, period_s, and the replica's backlog in seconds (the
+# least the cell holds). Returns "" when admitted, else the wait.
 _SCRIPT: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local cost, limit, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
+if tat < now + tonumber(ARGV[4]) then tat = now + tonumber(ARGV[4]) end
 local new_tat = tat + period / limit * math.min(cost, limit)
 local wait = new_tat - period - now
 if wait > 0 then return tostring(wait) end
@@ -75,16 +91,21 @@ return ''
 
 
 class RedisLimiter:
-    """Cells in Redis, shared by every replica."""
+    """Cells in Redis, shared by every replica, mirrored in this replica's ``local`` cells."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, local: MemoryLimiter | None = None) -> None:
         self._script = client.register_script(_SCRIPT)
+        self._local = local or MemoryLimiter()
 
     async def acquire(self, key: str, cost: int, limit: int, period_s: float) -> float | None:
         """See `Limiter.acquire`."""
-        found = await self._script(keys=[KEY_PREFIX + key], args=[cost, limit, period_s])
+        floor = self._local.backlog(key)
+        found = await self._script(keys=[KEY_PREFIX + key], args=[cost, limit, period_s, floor])
         text = found.decode() if isinstance(found, bytes) else str(found)
-        return float(text) if text else None
+        if text:
+            return float(text)
+        self._local.record(key, cost, limit, period_s)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +183,8 @@ class ProviderLimits:
 
 def open_limits(state: State, settings: Settings) -> tuple[ClientLimits | None, ProviderLimits]:
     """The client and provider limits the settings ask for, on the configured state."""
-    local: Limiter = MemoryLimiter()
-    limits = Limits(state.replicated(local, RedisLimiter))
+    local = MemoryLimiter()
+    limits = Limits(state.replicated(local, lambda client: RedisLimiter(client, local)))
     rates = settings.limits.client
     clients = None if rates.unlimited else ClientLimits(limits, rates)
     return clients, ProviderLimits(limits, settings)
