@@ -10,7 +10,12 @@ requests, errors and latency p50/p99. The summary gives RSS growth after warm-up
 fifth of the run) and the errors (non-200 answers and failed requests; the planned early
 disconnects are not errors).
 
+With ``--redis URL`` the state is Redis and the decision cache is shared (L2; ``--no-l2``
+turns the sharing off, for a comparison): the summary then also counts the L2 lookups by
+outcome (``hit``, ``miss``, ``guarded``, ``bypass``), from the router's ``/metrics``.
+
     .venv/bin/python -m benchmarks.soak [--minutes 10] [--rate 200] [--quick]
+        [--redis redis://127.0.0.1:6379/0 [--no-l2]]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+import httpx
 
 from benchmarks.common import emit, free_port, machine, percentiles_ms, serve, serve_router
 
@@ -40,7 +46,8 @@ ROUTES: Final = (
     "translation",
 )  # the default taxonomy's
 CONFIG: Final = """
-routing: {{index: default, encoder: use-m3}}
+routing: {{index: default, encoder: use-m3, cache: {{shared: {shared}}}}}
+state: {state}
 providers:
   - name: bench
     base_url: http://127.0.0.1:{port}/v1
@@ -164,6 +171,16 @@ def _row(pid: int, start: float, interval: Interval, in_flight: int) -> dict[str
     }
 
 
+def _shared_cache(metrics: str) -> dict[str, float]:
+    """``turnout_shared_cache_total`` by outcome, from a Prometheus exposition."""
+    found = {}
+    for line in metrics.splitlines():
+        if line.startswith("turnout_shared_cache_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def _summary(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     warm = rows[max(0, len(rows) // 5 - 1)]
     last = rows[-1]
@@ -190,13 +207,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--quick", action="store_true", help="30 s at 50 requests/s")
+    parser.add_argument("--redis", default=None, help="a Redis URL: shared state and L2 cache")
+    parser.add_argument("--no-l2", action="store_true", help="with --redis, no shared cache")
     args = parser.parse_args()
     minutes, rate = (0.5, 50.0) if args.quick else (args.minutes, args.rate)
     upstream, router = free_port(), free_port()
     routes = "\n".join(f"  - {{name: {name}, targets: [bench/sim]}}" for name in ROUTES)
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "soak.yaml"
-        config.write_text(CONFIG.format(port=upstream, routes=routes))
+        state = (
+            "{backend: memory}" if args.redis is None else f"{{backend: redis, url: {args.redis}}}"
+        )
+        shared = "false" if args.no_l2 else "true"
+        config.write_text(CONFIG.format(port=upstream, routes=routes, state=state, shared=shared))
         with (
             serve(
                 ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
@@ -208,7 +231,12 @@ def main() -> None:
             rows = asyncio.run(
                 soak(url, process.pid, rate=rate, seconds=minutes * 60, every=args.every)
             )
-    rows.append(_summary(rows, rate))
+            outcomes = _shared_cache(httpx.get(f"{url}/metrics", timeout=10).text)
+    summary = _summary(rows, rate)
+    if args.redis is not None:
+        summary["l2"] = "off" if args.no_l2 else "on"
+        summary["shared_cache"] = outcomes
+    rows.append(summary)
     meta = machine()
     for row in rows:
         row.update(meta)
