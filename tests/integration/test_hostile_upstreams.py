@@ -90,16 +90,12 @@ def test_refused_keys_everywhere_are_a_503_without_the_providers_words(
 def test_refused_keys_open_the_breaker() -> None:
     with router_over_upstreams(CONFIG, ("first", "second"), breaker="true") as found:
         (first, _), client = found
-        _open_the_breaker(first, client)
-
-
-def _open_the_breaker(first: SimulatedUpstream, client: httpx.Client) -> None:
-    first.queue(Behaviour("status", 401), Behaviour("status", 401))
-    for _ in range(2):
-        assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
-    answer = client.post("/v1/chat/completions", json=CHAT)
-    assert answer.headers["x-turnout-circuit-open"] == "first/m"
-    assert len(first.received) == 2
+        first.queue(Behaviour("status", 401), Behaviour("status", 401))
+        for _ in range(2):
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+        answer = client.post("/v1/chat/completions", json=CHAT)
+        assert answer.headers["x-turnout-circuit-open"] == "first/m"
+        assert len(first.received) == 2
 
 
 @pytest.mark.parametrize("fault", ["huge", "gzip"])

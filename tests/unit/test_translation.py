@@ -239,7 +239,9 @@ def test_messages_answers_from_chat_completions() -> None:
             }
         ]
     }
-    message = msgspec.json.decode(message_of(ENCODE(completion), "p/m"))
+    body, calls = message_of(ENCODE(completion), "p/m")
+    assert calls == ("a_b",)
+    message = msgspec.json.decode(body)
     assert message["content"][1] == {
         "type": "tool_use",
         "id": "a_b",
@@ -250,7 +252,7 @@ def test_messages_answers_from_chat_completions() -> None:
     cut = msgspec.json.decode(
         message_of(
             ENCODE({"choices": [{"message": {"content": "x"}, "finish_reason": "length"}]}), "m"
-        )
+        )[0]
     )
     assert cut["stop_reason"] == "max_tokens"
     assert (tool_id("toolu_01-A"), tool_input(""), tool_input("{bad")) == (

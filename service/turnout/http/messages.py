@@ -55,6 +55,7 @@ class MessagesTurn:
 
     def __init__(self, _: Components) -> None:
         self._calls: tuple[str, ...] = ()
+        self._native: bytes | None = None  # a native answer, whose calls are read at settle
         self._stream: MessagesStream | NativeMessages | None = None
 
     async def read(self, body: bytes, caller: Caller) -> FlowRequest:
@@ -66,15 +67,14 @@ class MessagesTurn:
         opened = answered.sent.answer
         body, model = opened.body or b"", opened.target.id
         if opened.response.api == "messages":
-            self._calls = native_calls(body)
+            self._native = body
             return rewrite_model(body, model), b"application/json"
         try:
-            content = from_completion(body, model)
+            content, self._calls = from_completion(body, model)
         except (msgspec.MsgspecError, RecursionError) as exc:
             raise UpstreamUnavailable(
                 f"{model} answered a body that is not a chat completion", target=model
             ) from exc
-        self._calls = native_calls(content)
         return content, b"application/json"
 
     def events(self, answered: Answered) -> AsyncGenerator[bytes, None]:
@@ -96,7 +96,7 @@ class MessagesTurn:
             return tuple(self._stream.calls)
         if isinstance(self._stream, MessagesStream):
             return tuple(tool_id(call.id) for call in self._stream.answer.calls)
-        return self._calls
+        return self._calls if self._native is None else native_calls(self._native)
 
     async def finish(self, answered: Answered, caller: Caller) -> None:
         """Nothing to keep."""

@@ -89,11 +89,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._stop_header_timer()
         super().on_headers_complete()
 
-    def on_response_complete(self) -> None:
-        """The next request's headers must come in time too (after the keep-alive wait)."""
-        super().on_response_complete()
-        self._header_bytes = 0
-
     def _count(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self.max_header_bytes:

@@ -227,26 +227,29 @@ async def _answer(
         answered = await _unless_gone(receive, components.flow.answer(request, exchange))
     except ClientDisconnected:
         logger.debug("client %s left before its answer began", request_id(scope))
-        routed = None if exchange is None else exchange.routed
-        components.metrics.request(
-            route=(routed.decision.route or "") if routed else "",
-            model="",
-            tier=routed.decision.tier if routed else "",
-            status=CLIENT_GONE,
-            seconds=perf_counter() - started,
-        )
+        _count_unanswered(components.metrics, exchange, CLIENT_GONE, started)
         return None
     except ServiceError as exc:
-        status = getattr(exc, "upstream_status", None) or exc.status
         routed = None if exchange is None else exchange.routed
-        route, tier = ("", "") if routed is None else (routed.decision.route, routed.decision.tier)
         if routed is not None:
             keep_headers(scope, _decision_headers(routed))
-        components.metrics.request(
-            route=route or "", model="", tier=tier, status=status, seconds=perf_counter() - started
-        )
+        status = getattr(exc, "upstream_status", None) or exc.status
+        _count_unanswered(components.metrics, exchange, status, started)
         raise
     return answered, exchange
+
+
+def _count_unanswered(
+    metrics: Metrics, exchange: Exchange | None, status: int, started: float
+) -> None:
+    """Count a request that got no upstream answer, under its route once it was decided."""
+    routed = None if exchange is None else exchange.routed
+    route, tier = (
+        ("", "") if routed is None else (routed.decision.route or "", routed.decision.tier)
+    )
+    metrics.request(
+        route=route, model="", tier=tier, status=status, seconds=perf_counter() - started
+    )
 
 
 async def _unless_gone(receive: Receive, answering: Awaitable[Answered]) -> Answered:

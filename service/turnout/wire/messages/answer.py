@@ -84,8 +84,10 @@ def _tool_block(call: Call, *, whole: bool) -> dict[str, Any]:
     }
 
 
-def from_completion(body: bytes, model: str) -> bytes:
-    """The message object of a Chat Completions answer, as ``model`` (``provider/model``).
+def from_completion(body: bytes, model: str) -> tuple[bytes, tuple[str, ...]]:
+    """A Chat Completions answer's message object, and the ids of its ``tool_use`` blocks.
+
+    ``model``: the answering ``provider/model``, which the message names.
 
     Raises:
         msgspec.MsgspecError: the body is not a chat completion.
@@ -93,19 +95,20 @@ def from_completion(body: bytes, model: str) -> bytes:
     answer = answer_of(COMPLETION.decode(body))
     text = answer.text or answer.refusal
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    content += [_tool_block(call, whole=True) for call in answer.calls]
-    return _ENCODER.encode(
+    blocks = [_tool_block(call, whole=True) for call in answer.calls]
+    message = _ENCODER.encode(
         {
             "id": message_id(),
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": content,
+            "content": content + blocks,
             "stop_reason": stop_reason(answer),
             "stop_sequence": None,
             "usage": usage(answer.usage),
         }
     )
+    return message, tuple(block["id"] for block in blocks)
 
 
 class MessagesStream(ChatStream):
