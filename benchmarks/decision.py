@@ -118,6 +118,9 @@ async def over_http(port: int, prompts: list[str]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--index", type=Path, help="a CLINC150 build to use instead (say, one built with --tune)"
+    )
     args = parser.parse_args()
     rows = load_rows("clinc150")
     train = [row for row in rows if row["split"] == "train"]
@@ -128,9 +131,9 @@ def main() -> None:
             "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
         )
         found = load_exemplars(exemplars)
-        embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256)
-        index = Path(folder) / "index"
-        rebuild(found, index, embedder)
+        index = args.index or Path(folder) / "index"
+        if args.index is None:
+            rebuild(found, index, OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256))
         built = machine(index=index)
         config = _config(index, list(found.routes))
         routing = parse_settings(config.encode(), {}).routing

@@ -89,9 +89,17 @@ def score(rows: list[dict[str, Any]], decided: list[tuple[str, str]]) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--show-errors", action="store_true", help="print each wrong decision")
+    parser.add_argument("--index", type=Path, help="another index build (default: the shipped one)")
+    parser.add_argument("--encoder", type=Path, help="the encoder build that index was made with")
+    parser.add_argument("--heldout", type=Path, default=HELDOUT, help="a folder of held-out JSONL")
     args = parser.parse_args()
     settings = load_settings(None, {})
-    rows = heldout_rows()
+    if args.index:
+        routing = msgspec.structs.replace(
+            settings.routing, index=str(args.index), encoder=str(args.encoder)
+        )
+        settings = msgspec.structs.replace(settings, routing=routing)
+    rows = heldout_rows(args.heldout)
     texts = [row["text"] for row in rows]
     manifest = json.loads((Path(str(settings.routing.index)) / "manifest.json").read_text())
     for name, config in (

@@ -13,3 +13,4 @@ from turnout.home import data_home
 HOME: Final = data_home({})
 USE_M3: Final = HOME.encoder("use-m3")
 MINILM_L6: Final = HOME.encoder("minilm-l6")
+E5_SMALL: Final = HOME.encoder("e5-small")

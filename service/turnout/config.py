@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 import msgspec
 
 from turnout.errors import ConfigError
-from turnout.home import DEFAULT_ENCODER, DEFAULT_INDEX, Home, data_home
+from turnout.home import DEFAULT_INDEX, Home, data_home
 from turnout.validation import describe
 from turnout.wire.request import Api  # noqa: TC001 - msgspec reads annotations at run time
 
@@ -396,8 +396,9 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     """An index build's folder, or ``default``: the default taxonomy's, which ``turnout setup``
     builds into the data directory (`turnout.home`)."""
     encoder: str | None = None
-    """An encoder build's folder, or the name of one in the data directory; default ``use-m3``.
-    After loading, always an absolute path."""
+    """An encoder build's folder, or the name of one in the data directory (an absolute path
+    after loading). Unset: the one the index was built with (a tuned build's own, or the one
+    its manifest names)."""
     # One batch at a time on two threads: on 2 cores it beat two one-thread workers for the
     # whole decision, alone and under 32 callers (`benchmarks/decision.py` measures both).
     encoder_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
@@ -635,17 +636,19 @@ def _resolve_paths(settings: Settings, base: Path, home: Home) -> Settings:
     """Absolute paths for ``routing.index`` and ``routing.encoder``.
 
     ``index: default`` is the default taxonomy's index in the data directory; an encoder named
-    without a path separator (``use-m3``, ``minilm-l6``, or none at all) is a build in the data
-    directory. Anything else is a path relative to the config file.
+    without a path separator (``use-m3``, ``e5-small``) is a build in the data directory.
+    Anything else is a path relative to the config file. An unset encoder stays unset: the
+    index build names its own (`turnout.routing.index.load_semantic`).
     """
     routing = settings.routing
     index = routing.index
     if index is not None:
         index = str(home.index() if index == DEFAULT_INDEX else (base / index).resolve())
-    encoder = routing.encoder or DEFAULT_ENCODER
-    encoder = str(
-        home.encoder(encoder) if _BUILD_NAME.match(encoder) else (base / encoder).resolve()
-    )
+    encoder = routing.encoder
+    if encoder is not None:
+        encoder = str(
+            home.encoder(encoder) if _BUILD_NAME.match(encoder) else (base / encoder).resolve()
+        )
     routing = msgspec.structs.replace(routing, index=index, encoder=encoder)
     return msgspec.structs.replace(settings, routing=routing)
 

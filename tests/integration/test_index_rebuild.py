@@ -135,7 +135,8 @@ def test_cli_rebuild_prints_a_summary_and_reports_bad_input(
 ) -> None:
     source = write_exemplars(tmp_path / "exemplars", ROUTES)
     out = tmp_path / "build"
-    assert main(["index", "rebuild", "--exemplars", str(source), "--out", str(out)]) == 0
+    argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(out), "--no-tune"]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "24 exemplars (24 embedded, 0 reused, 0 repeats dropped)" in printed
     assert "math" in printed
@@ -163,6 +164,7 @@ def test_the_threshold_percentile_sets_the_thresholds_and_the_build(
             str(out),
             "--threshold-percentile",
             percentile,
+            "--no-tune",
         ]
 
     manifests = {}

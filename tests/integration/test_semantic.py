@@ -25,7 +25,7 @@ from turnout.training.exemplars import load_exemplars
 from turnout.training.index import BuildReport, rebuild
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from turnout.config import Settings
@@ -203,20 +203,20 @@ def grow(source: Path, index: Path, embedder: OnnxEmbedder) -> BuildReport:
     return rebuild(load_exemplars(write_exemplars(source, grown)), index, embedder)
 
 
-def test_a_new_build_is_swapped_in_under_load_without_failures(
-    tmp_path: Path, beta_upstream: tuple[object, str]
-) -> None:
-    embedder, source, index, first = first_build(tmp_path)
-    text = CONFIG.format(index=index, beta=beta_upstream[1]).replace(
-        "routing: {index:", "routing: {watch_interval_s: 0.05, index:"
-    )
-    settings = parse_settings(text.encode(), ENVIRON)
+def swap_under_load(
+    url: str, swap: Callable[[], str], *, workers: int = 4
+) -> tuple[list[str], list[int], str]:
+    """Route one prompt from ``workers`` clients while ``swap`` puts a new build in place.
+
+    Returns the build id of every decision in order, every failed status, and the id ``swap``
+    returned, once decisions come from it (or after 20 s).
+    """
     body = {"model": "auto", "messages": [{"role": "user", "content": "solve 2x + 5 = 13"}]}
     seen: list[str] = []
     failures: list[int] = []
     stop = threading.Event()
 
-    def load(url: str) -> None:
+    def load() -> None:
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
                 response = client.post(f"{url}/v1/route", json=body)
@@ -225,28 +225,41 @@ def test_a_new_build_is_swapped_in_under_load_without_failures(
                 else:
                     seen.append(response.json()["build_id"])
 
-    with serve_in_thread(create_app(settings)) as url:
-        workers = [threading.Thread(target=load, args=(url,)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        try:
-            deadline = time.monotonic() + 10
-            while len(seen) < 8 and time.monotonic() < deadline:  # the load is on the first build
-                time.sleep(0.01)
-            second = grow(source, index, embedder)
-            deadline = time.monotonic() + 10  # the watcher looks every 50 ms
-            while second.build_id not in seen[-8:] and time.monotonic() < deadline:
-                time.sleep(0.01)
-        finally:
-            stop.set()
-            for worker in workers:
-                worker.join(timeout=10)
+    threads = [threading.Thread(target=load) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 * workers and time.monotonic() < deadline:  # load on the first build
+            time.sleep(0.01)
+        swapped = swap()
+        deadline = time.monotonic() + 20  # the watcher looks every 50 ms
+        while swapped not in seen[-2 * workers :] and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    return seen, failures, swapped
+
+
+def test_a_new_build_is_swapped_in_under_load_without_failures(
+    tmp_path: Path, beta_upstream: tuple[object, str]
+) -> None:
+    embedder, source, index, first = first_build(tmp_path)
+    text = CONFIG.format(index=index, beta=beta_upstream[1]).replace(
+        "routing: {index:", "routing: {watch_interval_s: 0.05, index:"
+    )
+    with serve_in_thread(create_app(parse_settings(text.encode(), ENVIRON))) as url:
+        seen, failures, second = swap_under_load(
+            url, lambda: grow(source, index, embedder).build_id
+        )
     assert failures == []
-    assert second.build_id != first
+    assert second != first
     assert seen[0] == first
-    swapped = seen.index(second.build_id)
+    swapped = seen.index(second)
     # After the swap only decisions already in flight (one per worker at most) use the old build.
-    assert seen[swapped:].count(first) <= len(workers)
+    assert seen[swapped:].count(first) <= 4
     assert len(seen) > 20
 
 

@@ -63,3 +63,26 @@ def test_the_default_config_routes_the_held_out_set() -> None:
             right += answer.json()["route"] == row["route"]
     # benchmarks/taxonomy.py measured 0.89 to 0.90; this bound catches a broken index or encoder.
     assert right / len(heldout) >= 0.85
+
+
+def test_the_second_held_out_set_shares_no_dataset_and_no_text_with_the_exemplars() -> None:
+    rows = [
+        json.loads(line)
+        for path in sorted((INDEX / "heldout2").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert len(rows) >= 300
+    assert {row["route"] for row in rows} <= ROUTES
+    sources = (INDEX / "heldout2" / "SOURCES.md").read_text()
+    exemplar_sources = {
+        json.loads(line)["source"]
+        for path in default_exemplars().glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    }
+    for source in {row["source"] for row in rows}:
+        assert source not in exemplar_sources
+        assert re.search(rf"^\| {source} \| [^|]+ \| (MIT|Apache-2.0|CC BY[^|]*) \|", sources, re.M)
+    shipped = {
+        " ".join(e.text.split()).casefold() for e in load_exemplars(default_exemplars()).exemplars
+    }
+    assert not [row for row in rows if " ".join(row["text"].split()).casefold() in shipped]

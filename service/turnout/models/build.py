@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from turnout.models import minilm, use
+from turnout.models import e5, minilm, use
 
 
 class Recipe(Protocol):
@@ -31,7 +31,7 @@ class Recipe(Protocol):
     def build_into(self, staged: Path, work: Path) -> dict[str, Any]: ...
 
 
-RECIPES: Final[dict[str, Recipe]] = {use.NAME: use, minilm.NAME: minilm}
+RECIPES: Final[dict[str, Recipe]] = {use.NAME: use, minilm.NAME: minilm, e5.NAME: e5}
 
 
 def sha256(path: Path) -> str:

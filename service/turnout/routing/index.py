@@ -4,6 +4,10 @@ A build folder (written by ``turnout index rebuild``, `turnout.training.index`) 
 ``vectors.npy``, ``exemplars.jsonl``, ``knn.faiss``, ``classifier.onnx`` with
 ``classifier.json``, and ``manifest.json`` (build id, encoder and its sha256, routes with
 thresholds). Loading checks that the files belong together and to the encoder in use.
+
+A build tuned with its encoder (``turnout index rebuild --tune``) carries that encoder in
+``encoder/`` and serves with it. Another build serves with ``routing.encoder``, or, when that is
+unset, with the encoder folder its manifest names (``encoder.path``: the one it was built with).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 SHOWN: Final = 3
 """Neighbours (and best routes) a decision's evidence shows."""
+ENCODER_FOLDER: Final = "encoder"
+"""Where a tuned build keeps its encoder."""
 
 
 def read_manifest(out: Path) -> dict[str, Any]:
@@ -125,19 +131,39 @@ def check_build(settings: Settings) -> None:
 
 
 def load_semantic(
-    settings: RoutingSettings, routes: set[str]
+    settings: RoutingSettings,
+    routes: set[str],
+    *,
+    current: OnnxEmbedder | None = None,
 ) -> tuple[OnnxEmbedder, SemanticIndex]:
-    """Load the encoder and the index the settings name. Blocking: call it from a thread.
+    """Load the index the settings name and its encoder. Blocking: call it from a thread.
+
+    The encoder is the build's own (``encoder/``) if it has one, else ``routing.encoder``, else
+    the one the build's manifest names; ``current`` is reused when it is that encoder already.
 
     Raises:
-        ConfigError: a file is missing or altered, or the index names an unconfigured route.
+        ConfigError: a file is missing or altered, the index names an unconfigured route, or
+            no encoder is known for it.
     """
-    if settings.index is None or settings.encoder is None:
-        raise ConfigError("routing.index and routing.encoder: not set (settings not loaded?)")
-    encoder = OnnxEmbedder(
-        Path(settings.encoder),
-        threads=settings.encoder_threads,
-        max_tokens=settings.max_tokens,
-    )
-    index = SemanticIndex(Path(settings.index), encoder_sha=encoder.sha256, routes=routes)
+    if settings.index is None:
+        raise ConfigError("routing.index: not set (settings not loaded?)")
+    folder = Path(settings.index)
+    named = read_manifest(folder).get("encoder", {})
+    if not isinstance(named, dict):
+        named = {}
+    if named.get("folder") == ENCODER_FOLDER:
+        path = folder / ENCODER_FOLDER
+    elif settings.encoder is not None:
+        path = Path(settings.encoder)
+    elif isinstance(named.get("path"), str):
+        path = Path(named["path"])
+    else:
+        raise ConfigError(f"routing.encoder: not set, and {folder} names no encoder folder")
+    if current is not None and current.sha256 == named.get("sha256"):
+        encoder = current
+    else:
+        encoder = OnnxEmbedder(
+            path, threads=settings.encoder_threads, max_tokens=settings.max_tokens
+        )
+    index = SemanticIndex(folder, encoder_sha=encoder.sha256, routes=routes)
     return encoder, index

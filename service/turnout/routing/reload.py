@@ -1,7 +1,8 @@
 """Hot reload: swap in a new index build as ``turnout index rebuild`` writes it.
 
-Decisions in flight finish on the build they started with; a build that fails to load is
-logged and skipped, and the one in use keeps serving.
+A build that brings its own (tuned) encoder swaps in with it. Decisions in flight finish on the
+build and encoder they started with; a build that fails to load is logged and skipped, and the
+one in use keeps serving.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from turnout.errors import ConfigError
-from turnout.routing.index import SemanticIndex, read_build_id
+from turnout.routing.index import read_build_id
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,12 +37,10 @@ async def reload_build(tier: SemanticTier, folder: Path, routes: set[str]) -> st
         raise ConfigError(f"{folder}: no readable index build")
     if build_id == tier.index.build_id:
         return build_id
-    index = await anyio.to_thread.run_sync(
-        lambda: SemanticIndex(folder, encoder_sha=tier.encoder_sha, routes=routes)
-    )
-    tier.index = index
-    logger.info("index reloaded: build %s", index.build_id)
-    return index.build_id
+    build = await anyio.to_thread.run_sync(tier.load, folder, routes)
+    tier.swap(build)
+    logger.info("index reloaded: build %s, encoder %s", build.index.build_id, build.encoder.name)
+    return build.index.build_id
 
 
 async def watch_index(

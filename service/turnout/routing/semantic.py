@@ -14,14 +14,16 @@ runs through the shared `MicroBatcher`; the kNN search and the classifier run in
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
+import msgspec
 import numpy as np
 
 from turnout.config import fingerprint
+from turnout.errors import ConfigError
 from turnout.routing.batcher import MicroBatcher
 from turnout.routing.cache import MemoryDecisionCache
 from turnout.routing.decision import MS, Evidence, RouteMatch, Tier
@@ -30,15 +32,27 @@ from turnout.routing.index import SHOWN, load_semantic
 from turnout.routing.shared_cache import SharedDecisionCache
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy.typing as npt
 
-    from turnout.config import Settings
+    from turnout.config import RoutingSettings, Settings
     from turnout.metrics import Metrics
     from turnout.routing.analyze import RoutingInput
+    from turnout.routing.encoder import OnnxEmbedder
     from turnout.routing.index import SemanticIndex
     from turnout.state.protocol import State
 
 CONTEXT_WEIGHT: Final = 0.5  # as a long prompt's instruction against its body (`focus`)
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """An index build and the encoder that embeds prompts for it, behind its batcher."""
+
+    index: SemanticIndex
+    encoder: OnnxEmbedder
+    batcher: MicroBatcher
 
 
 class SemanticTier:
@@ -46,19 +60,17 @@ class SemanticTier:
 
     tier = Tier.SEMANTIC
 
-    def __init__(  # noqa: PLR0913 - the composition root hands in each part
+    def __init__(
         self,
-        index: SemanticIndex,
-        batcher: MicroBatcher,
+        build: Build,
         *,
         settings: Settings,
-        encoder_sha: str,
         metrics: Metrics,
         shared: SharedDecisionCache | None = None,
     ) -> None:
         """``shared``: the L2 decision cache in Redis, when decisions are shared by replicas."""
-        self.index = index
-        self.encoder_sha = encoder_sha
+        self.build = build
+        self._routing = settings.routing
         cache = settings.routing.cache
         self._cache = (
             MemoryDecisionCache(
@@ -69,10 +81,39 @@ class SemanticTier:
         )
         self.shared = shared if cache.enabled else None
         self._metrics = metrics
-        self._batcher = batcher
         self._neighbours = settings.routing.neighbours
         self._default_route = settings.default_route
         self._keep_best = settings.routing.unsure == "best_route"
+
+    @property
+    def index(self) -> SemanticIndex:
+        """The index build in use."""
+        return self.build.index
+
+    def load(self, folder: Path, routes: set[str]) -> Build:
+        """The build in ``folder`` with its encoder, reusing the one in use when it is the same.
+
+        Blocking: call it from a thread. Swap it in with `swap`.
+
+        Raises:
+            ConfigError: the build cannot be loaded, or its encoder's vectors are of another
+                size than the one in use (the shared cache is sized for it: restart instead).
+        """
+        current = self.build.encoder
+        routing = msgspec.structs.replace(self._routing, index=str(folder))
+        encoder, index = load_semantic(routing, routes, current=current)
+        if encoder.dim != current.dim:
+            raise ConfigError(
+                f"{folder}: its encoder's vectors have {encoder.dim} dimensions, not "
+                f"{current.dim}; restart turnout to change to it"
+            )
+        if encoder is current:
+            return Build(index, current, self.build.batcher)
+        return Build(index, encoder, _batcher(encoder, self._routing))
+
+    def swap(self, build: Build) -> None:
+        """Serve ``build`` from now on; decisions in flight finish on the one they started."""
+        self.build = build
 
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route.
@@ -80,9 +121,10 @@ class SemanticTier:
         Its phases are timed: ``semantic.encoder`` (embedding, micro-batched),
         ``semantic.cache`` (L1, then L2) and ``semantic.knn_classifier`` (scoring).
         """
-        index = self.index  # one build per decision, even if a reload swaps it meanwhile
+        build = self.build  # one build per decision, even if a reload swaps it meanwhile
+        index = build.index
         started = perf_counter()
-        vector = await self._embed(inp)
+        vector = await _embed(build.batcher, inp)
         embedded = perf_counter()
         phases = [("semantic.encoder", (embedded - started) * MS)]
         if self._cache is None:
@@ -125,13 +167,6 @@ class SemanticTier:
         phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
         return replace(decided, phases_ms=tuple(phases))
 
-    async def _embed(self, inp: RoutingInput) -> npt.NDArray[np.float32]:
-        """The prompt's embedding; a follow-up's is mixed with its context's."""
-        if inp.context is None:
-            return await self._batcher.embed(inp.text)
-        last, context = await self._batcher.embed_all((inp.text, inp.context))
-        return mix(last, context, CONTEXT_WEIGHT)
-
     def _decide(
         self, index: SemanticIndex, vector: npt.NDArray[np.float32], inp: RoutingInput
     ) -> RouteMatch:
@@ -156,6 +191,20 @@ class SemanticTier:
         return RouteMatch(self._default_route, Tier.DEFAULT, confidence, reason, evidence)
 
 
+async def _embed(batcher: MicroBatcher, inp: RoutingInput) -> npt.NDArray[np.float32]:
+    """The prompt's embedding; a follow-up's is mixed with its context's."""
+    if inp.context is None:
+        return await batcher.embed(inp.text)
+    last, context = await batcher.embed_all((inp.text, inp.context))
+    return mix(last, context, CONTEXT_WEIGHT)
+
+
+def _batcher(encoder: OnnxEmbedder, routing: RoutingSettings) -> MicroBatcher:
+    return MicroBatcher(
+        FocusedEmbedder(encoder), workers=routing.encoder_workers, max_batch=routing.max_batch
+    )
+
+
 async def open_semantic(
     settings: Settings, metrics: Metrics, state: State | None = None
 ) -> SemanticTier | None:
@@ -169,9 +218,6 @@ async def open_semantic(
         return None
     routes = {route.name for route in settings.routes}
     encoder, index = await anyio.to_thread.run_sync(load_semantic, routing, routes)
-    batcher = MicroBatcher(
-        FocusedEmbedder(encoder), workers=routing.encoder_workers, max_batch=routing.max_batch
-    )
     cache, version = routing.cache, fingerprint(settings)
     shared = (
         state.shared(
@@ -182,11 +228,5 @@ async def open_semantic(
         if state is not None and cache.shared
         else None
     )
-    return SemanticTier(
-        index,
-        batcher,
-        settings=settings,
-        encoder_sha=encoder.sha256,
-        metrics=metrics,
-        shared=shared,
-    )
+    build = Build(index, encoder, _batcher(encoder, routing))
+    return SemanticTier(build, settings=settings, metrics=metrics, shared=shared)

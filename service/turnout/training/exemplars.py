@@ -2,9 +2,17 @@
 
 An exemplar source is a JSONL file of ``{"text": ..., "route": ...}`` lines, or a folder of
 ``<route>.jsonl`` files whose lines may leave ``route`` out. Every problem names its file and
-line, and all of them are reported at once: malformed lines, empty texts, bad route names, a
-route with fewer than two exemplars, and one text given to two routes. A text repeated within
-its route is kept once and counted.
+line, and all of them are reported at once: malformed lines, empty texts, a route with fewer
+than two exemplars, two route names that map to one id.
+
+Real datasets come as they are, so two things are mended rather than refused (``strict``
+refuses them):
+
+- A route name that is not a config name (``computer science``, ``reverted_card_payment?``) is
+  mapped to one (`route_id`: ``computer_science``, ``reverted_card_payment``); the set says which.
+- A text given to two routes is ambiguous: every copy of it is dropped, and the set lists each.
+
+A text repeated within its route is kept once and counted.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
 MIN_PER_ROUTE: Final = 2
 MAX_PROBLEMS: Final = 20
 _ROUTE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.\-]+")
 _SPACE: Final = re.compile(r"\s+")
 _LINE: Final = msgspec.json.Decoder(dict[str, Any])
 
@@ -42,6 +51,10 @@ class ExemplarSet:
 
     exemplars: tuple[Exemplar, ...]
     repeats_dropped: int
+    renamed: tuple[tuple[str, str], ...] = ()
+    """``(name as given, route id)`` for each route name that was not a config name."""
+    clashes: tuple[str, ...] = ()
+    """Each text dropped for being given to two routes, where and to which."""
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -49,13 +62,27 @@ class ExemplarSet:
         return tuple(sorted({exemplar.route for exemplar in self.exemplars}))
 
 
+def route_id(name: str) -> str | None:
+    """``name`` as a config route name: runs of other characters become ``_``, ends trimmed.
+
+    None when nothing of it is left (``"???"``).
+    """
+    if _ROUTE.match(name):
+        return name
+    mended = _UNSAFE.sub("_", name.strip()).strip("_.-")
+    return mended or None
+
+
 def normalized(text: str) -> str:
     """The form duplicates are compared in: case-folded, whitespace collapsed."""
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def load_exemplars(path: Path) -> ExemplarSet:
+def load_exemplars(path: Path, *, strict: bool = False) -> ExemplarSet:
     """Read and validate exemplars from a JSONL file or a folder of per-route files.
+
+    ``strict``: refuse route names that are not config names, and texts given to two routes,
+    instead of mending them (see the module's docstring).
 
     Raises:
         ConfigError: listing every problem found (up to 20), each with its file and line.
@@ -70,9 +97,14 @@ def load_exemplars(path: Path) -> ExemplarSet:
     else:
         raise ConfigError(f"{path}: no such exemplar file or folder")
     problems = [problem for _, found in read for problem in found]
-    exemplars = [exemplar for found, _ in read for exemplar in found]
+    exemplars, renamed, naming = _route_ids([exemplar for found, _ in read for exemplar in found])
+    problems += naming
     kept, dropped, clashes = _deduplicate(exemplars)
-    problems += clashes
+    if strict:
+        problems += [
+            f"route name {given!r} is not a route id ({mended!r})" for given, mended in renamed
+        ]
+        problems += clashes
     counts: dict[str, int] = {}
     for exemplar in kept:
         counts[exemplar.route] = counts.get(exemplar.route, 0) + 1
@@ -88,7 +120,39 @@ def load_exemplars(path: Path) -> ExemplarSet:
         listed = "\n  ".join(problems[:MAX_PROBLEMS])
         tail = f"\n  ... and {more} more" if more > 0 else ""
         raise ConfigError(f"invalid exemplars:\n  {listed}{tail}")
-    return ExemplarSet(tuple(kept), dropped)
+    return ExemplarSet(tuple(kept), dropped, renamed, tuple(clashes))
+
+
+def _route_ids(
+    exemplars: list[Exemplar],
+) -> tuple[list[Exemplar], tuple[tuple[str, str], ...], list[str]]:
+    """Exemplars under route ids, what was renamed, and names that cannot be one id each."""
+    ids: dict[str, str | None] = {}
+    for exemplar in exemplars:
+        ids.setdefault(exemplar.route, route_id(exemplar.route))
+    problems = [
+        f"route name {name!r} has no letters or digits to name it by"
+        for name, mended in ids.items()
+        if mended is None
+    ]
+    given: dict[str, list[str]] = {}
+    for name, mended in ids.items():
+        if mended is not None:
+            given.setdefault(mended, []).append(name)
+    problems += [
+        f"route names {names!r} all map to route id '{mended}'"
+        for mended, names in given.items()
+        if len(names) > 1
+    ]
+    renamed = tuple(
+        (name, mended) for name, mended in ids.items() if mended is not None and mended != name
+    )
+    out = [
+        exemplar if exemplar.route == mended else Exemplar(exemplar.text, mended, exemplar.source)
+        for exemplar in exemplars
+        if (mended := ids[exemplar.route]) is not None
+    ]
+    return out, renamed, problems
 
 
 def _read(file: Path, *, default_route: str | None) -> tuple[list[Exemplar], list[str]]:
@@ -123,7 +187,7 @@ def _fields(row: dict[str, Any], default_route: str | None) -> tuple[str, str]:
     route = row.get("route", default_route)
     if route is None:
         raise _BadLine("missing route")
-    if not isinstance(route, str) or not _ROUTE.match(route):
+    if not isinstance(route, str) or not route.strip():
         raise _BadLine(f"invalid route name {route!r}")
     if default_route is not None and route != default_route:
         raise _BadLine(f"route '{route}' in the file of route '{default_route}'")
@@ -131,8 +195,9 @@ def _fields(row: dict[str, Any], default_route: str | None) -> tuple[str, str]:
 
 
 def _deduplicate(exemplars: list[Exemplar]) -> tuple[list[Exemplar], int, list[str]]:
+    """Each text once; a text given to two routes is dropped from all of them, and listed."""
     first: dict[str, Exemplar] = {}
-    kept: list[Exemplar] = []
+    clashing: set[str] = set()
     clashes: list[str] = []
     dropped = 0
     for exemplar in exemplars:
@@ -140,12 +205,13 @@ def _deduplicate(exemplars: list[Exemplar]) -> tuple[list[Exemplar], int, list[s
         seen = first.get(key)
         if seen is None:
             first[key] = exemplar
-            kept.append(exemplar)
         elif seen.route == exemplar.route:
             dropped += 1
         else:
+            clashing.add(key)
             clashes.append(
                 f"{exemplar.source}: the same text as {seen.source}, "
                 f"but for route '{exemplar.route}' instead of '{seen.route}'"
             )
+    kept = [e for key, e in first.items() if key not in clashing]
     return kept, dropped, clashes

@@ -6,6 +6,10 @@ route and content hash per row, in the same order), ``knn.faiss``, the classifie
 sha256, routes with counts, held-out accuracy and thresholds). A rebuild embeds only texts whose
 hash is not in the previous build made with the same encoder; it is staged beside the output
 and renamed into place, so a crash or Ctrl-C leaves the previous build usable.
+
+With ``tune``, the encoder is first tuned on the exemplars that are not held out
+(`turnout.models.tune`); the tuned encoder is a folder of the build, ``encoder/``, whose model
+sha256 is the build's encoder, and serving loads it with the build (`turnout.routing.index`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import faiss
 import numpy as np
 
 from turnout.routing.focus import FocusedEmbedder
-from turnout.routing.index import read_manifest
+from turnout.routing.index import ENCODER_FOLDER, read_manifest
 from turnout.routing.knn import KnnRouter, build_index, fuse
 from turnout.training.classifier import Classifier, Examples, fit
 
@@ -41,7 +45,7 @@ MIN_FOR_OWN_THRESHOLD: Final = 100
 BATCH: Final = 64
 # Part of every build id: raise it when a change to the build itself (training, thresholds,
 # files) must make existing builds count as out of date.
-BUILD_FORMAT: Final = "6"
+BUILD_FORMAT: Final = "7"
 
 
 def text_hash(text: str) -> str:
@@ -165,12 +169,16 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     *,
     force: bool = False,
     percentile: float = THRESHOLD_PERCENTILE,
+    tune: bool = False,
     progress: Callable[[int], None] = lambda _: None,
+    tuning: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> BuildReport:
     """Embed, index, train and calibrate for ``exemplars``; write the build to ``out``.
 
     A build in ``out`` with the same build id is left as it is, unless ``force``. Each route's
-    threshold is that ``percentile`` of its correct held-out confidence (`_thresholds`).
+    threshold is that ``percentile`` of its correct held-out confidence (`_thresholds`). With
+    ``tune`` (``embedder`` must be tunable: `turnout.models.tune.tunable`), the encoder is tuned
+    on the rows that are not held out first, ``tuning(done, total)`` counting its steps.
     """
     started = time.perf_counter()
     routes = exemplars.routes
@@ -181,39 +189,67 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
         {"text": text, "route": exemplar.route, "hash": key}
         for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
     ]
-    encoder_sha = embedder.sha256
-    build_id = build_id_of(encoder_sha, rows, percentile)
+    base_sha = embedder.sha256
+    if tune:
+        from turnout.models.tune import RECIPE  # noqa: PLC0415 - needs the build extra
+
+        base_sha = f"{base_sha} tuned by {RECIPE}"
+    build_id = build_id_of(base_sha, rows, percentile)
     existing = read_manifest(out)
     if not force and existing.get("build_id") == build_id:
         progress(len(texts))
         seconds = time.perf_counter() - started
         return BuildReport(build_id, existing["routes"], len(texts), 0, len(texts), seconds, True)
     labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
-    known = _previous(out, encoder_sha)
-    vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
     held = held_out_rows(labels)
-    classifier = fit(Examples(vectors, labels, routes, held))
-    # Exact search for the held-out rows: one batched query, and thresholds fitted on true
-    # neighbours.
-    knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
-    found = knn.neighbours(vectors[held], NEIGHBOURS)
-    fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
-    per_route = _thresholds(fused, labels[held], routes, percentile)
-    summary = {
-        route: {"exemplars": int((labels == i).sum()), **per_route[route]}
-        for i, route in enumerate(routes)
-    }
-    manifest = {
-        "build_id": build_id,
-        "format": BUILD_FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "encoder": {"name": embedder.manifest["name"], "sha256": encoder_sha, "dim": embedder.dim},
-        "exemplars": len(texts),
-        "neighbours": NEIGHBOURS,
-        "threshold_percentile": percentile,
-        "routes": summary,
-    }
-    _write(out, vectors, rows, classifier, manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
+        staged = Path(scratch) / "build"
+        staged.mkdir()
+        tuned = tune
+        if tuned:
+            train = np.flatnonzero(~held)
+            embedder = _tune(
+                embedder, [texts[i] for i in train], labels[train], staged / ENCODER_FOLDER, tuning
+            )
+        known = _previous(out, embedder.sha256)
+        vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
+        classifier = fit(Examples(vectors, labels, routes, held))
+        # Exact search for the held-out rows: one batched query, and thresholds fitted on true
+        # neighbours.
+        knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
+        found = knn.neighbours(vectors[held], NEIGHBOURS)
+        fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
+        per_route = _thresholds(fused, labels[held], routes, percentile)
+        summary = {
+            route: {"exemplars": int((labels == i).sum()), **per_route[route]}
+            for i, route in enumerate(routes)
+        }
+        encoder: dict[str, Any] = {
+            "name": embedder.manifest["name"],
+            "sha256": embedder.sha256,
+            "dim": embedder.dim,
+        }
+        if tuned:
+            encoder |= {"folder": ENCODER_FOLDER, "tuned": embedder.manifest["tuned"]}
+        else:
+            encoder["path"] = str(embedder.folder.resolve())
+        manifest = {
+            "build_id": build_id,
+            "format": BUILD_FORMAT,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "encoder": encoder,
+            "exemplars": len(texts),
+            "neighbours": NEIGHBOURS,
+            "threshold_percentile": percentile,
+            "routes": summary,
+        }
+        if exemplars.renamed:
+            manifest["renamed_routes"] = dict(exemplars.renamed)
+        if exemplars.clashes:
+            manifest["texts_dropped_for_two_routes"] = len(exemplars.clashes)
+        _stage(staged, vectors, rows, classifier, manifest)
+        _swap(staged, out)
     return BuildReport(
         build_id,
         summary,
@@ -224,30 +260,45 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     )
 
 
-def _write(
-    out: Path,
+def _tune(
+    embedder: OnnxEmbedder,
+    texts: list[str],
+    labels: npt.NDArray[np.int64],
+    folder: Path,
+    tuning: Callable[[int, int], None],
+) -> OnnxEmbedder:
+    """Tune the encoder on ``texts`` into ``folder``; the tuned encoder, loaded."""
+    from turnout.models.tune import tune  # noqa: PLC0415 - needs the build extra
+    from turnout.routing.encoder import OnnxEmbedder  # noqa: PLC0415
+
+    tune(embedder.folder, texts, labels, folder, threads=embedder.threads, progress=tuning)
+    return OnnxEmbedder(folder, threads=embedder.threads, max_tokens=embedder.max_tokens)
+
+
+def _stage(
+    staged: Path,
     vectors: npt.NDArray[np.float32],
     rows: list[dict[str, str]],
     classifier: Classifier,
     manifest: dict[str, Any],
 ) -> None:
-    """Stage every file beside ``out``, then swap it in with two renames."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
-        staged = Path(scratch) / "build"
-        staged.mkdir()
-        np.save(staged / "vectors.npy", vectors)
-        lines = "".join(json.dumps(row) + "\n" for row in rows)
-        (staged / "exemplars.jsonl").write_text(lines)
-        faiss.write_index(build_index(vectors), str(staged / "knn.faiss"))
-        classifier.save(staged)
-        (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        previous = Path(scratch) / "previous"
-        if out.exists():
-            out.rename(previous)
-        try:
-            staged.rename(out)
-        except OSError:
-            if previous.exists():
-                previous.rename(out)
-            raise
+    """Write the build's files into ``staged``, the manifest last."""
+    np.save(staged / "vectors.npy", vectors)
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    (staged / "exemplars.jsonl").write_text(lines)
+    faiss.write_index(build_index(vectors), str(staged / "knn.faiss"))
+    classifier.save(staged)
+    (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _swap(staged: Path, out: Path) -> None:
+    """Put ``staged`` (a folder beside ``out``) in place of ``out`` with two renames."""
+    previous = staged.parent / "previous"
+    if out.exists():
+        out.rename(previous)
+    try:
+        staged.rename(out)
+    except OSError:
+        if previous.exists():
+            previous.rename(out)
+        raise

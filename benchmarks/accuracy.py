@@ -1,0 +1,221 @@
+"""Routing accuracy by encoder and tuning: every setup on the same splits, in one run.
+
+Setups: ``use-m3`` (frozen), ``e5-small`` (frozen) and ``e5-small`` tuned on each route set by
+``turnout index rebuild --tune`` (`turnout.models.tune`). Each dataset is built into an index by
+`turnout.training.index.rebuild`, as the command builds it, and its queries are routed one at a
+time by the router the app's lifespan builds (rules off: these are semantic route sets).
+
+- ``clinc150``: train split (151 routes, ``oos`` among them) as exemplars, ``default_route: oos``
+  with per-route thresholds; test split as queries: in-scope accuracy and out-of-scope recall.
+- ``mmlu_pro``: its 14 domains; a fixed seeded split of each domain, 70% for exemplars (at most
+  `MMLU_PER_DOMAIN` of them) and 30% as queries.
+- ``mgsm``: routes learned from English only (``math`` from GSM8K train, ``code`` from the
+  Stack Overflow questions' train split, ``knowledge`` from MMLU-Pro, ``questions`` from
+  XQuAD's English questions); each of MGSM's problems, in 11 languages, should go to ``math``.
+- ``taxonomy``: the default taxonomy's exemplars; its held-out prompts (``index/heldout``), and
+  the second held-out set (``index/heldout2``) when it is there.
+
+Nothing here is tuned on a query set: tuning sees only the exemplars a build is given, minus the
+rows the build holds out for its thresholds.
+
+    .venv/bin/python -m benchmarks.accuracy [--quick] [--only DATASET]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from benchmarks.common import HOME, chat_body, emit, machine, open_router
+from benchmarks.data import load_rows
+from benchmarks.taxonomy import HELDOUT, heldout_rows
+from turnout.config import Settings, default_exemplars, parse_settings
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import rebuild
+
+SETUPS: Final = (
+    ("use-m3", "use-m3", False),
+    ("e5-small", "e5-small", False),
+    ("e5-small tuned", "e5-small", True),
+)
+OUT_OF_SCOPE: Final = "oos"
+MMLU_PER_DOMAIN: Final = 300
+ENGLISH_ROUTE_ROWS: Final = 300
+HELDOUT2: Final = HELDOUT.parent / "heldout2"
+
+Rows = list[dict[str, Any]]
+
+
+def _config(
+    index: Path, encoder: Path, routes: tuple[str, ...], default_route: str, unsure: str
+) -> Settings:
+    lines = [
+        f"routing: {{index: {index}, encoder: {encoder}, unsure: {unsure}}}",
+        "providers:",
+        "  - name: p",
+        "    base_url: http://127.0.0.1:9/v1",
+        "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
+        "routes:",
+        *[f'  - {{name: "{route}", targets: [p/m]}}' for route in routes],
+    ]
+    if default_route not in routes:
+        lines.append(f'  - {{name: "{default_route}", targets: [p/m]}}')
+    lines.append(f"default_route: {default_route}")
+    return parse_settings("\n".join(lines).encode(), {})
+
+
+async def _route(settings: Settings, texts: list[str]) -> list[str]:
+    router = await open_router(settings)
+    out = []
+    for text in texts:
+        routed = await router.route(chat_body(text))
+        out.append(routed.decision.route or settings.default_route)
+    return out
+
+
+def _build(
+    setup: tuple[str, str, bool], rows: Rows, folder: Path, *, default_route: str, unsure: str
+) -> tuple[Settings, dict[str, Any]]:
+    """Settings routing by an index of ``rows`` (text, label) built with ``setup``."""
+    name, encoder, tune = setup
+    folder.mkdir(parents=True, exist_ok=True)
+    exemplars = folder / "exemplars.jsonl"
+    exemplars.write_text(
+        "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in rows)
+    )
+    embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)  # as rebuild runs it
+    found = load_exemplars(exemplars)
+    report = rebuild(found, folder / "index", embedder, tune=tune, force=True)
+    built = {"setup": name, "exemplars": report.exemplars, "build_s": round(report.seconds, 1)}
+    settings = _config(folder / "index", HOME.encoder(encoder), found.routes, default_route, unsure)
+    return settings, built
+
+
+def clinc150(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+    rows = load_rows("clinc150")
+    train = [r for r in rows if r["split"] == "train"][::step]
+    test = [r for r in rows if r["split"] == "test"][::step]
+    settings, built = _build(
+        setup, train, folder, default_route=OUT_OF_SCOPE, unsure="default_route"
+    )
+    decided = asyncio.run(_route(settings, [r["text"] for r in test]))
+    labels = [r["label"] for r in test]
+    inside = [d == y for d, y in zip(decided, labels, strict=True) if y != OUT_OF_SCOPE]
+    outside = [d == y for d, y in zip(decided, labels, strict=True) if y == OUT_OF_SCOPE]
+    return [
+        built
+        | {
+            "dataset": "clinc150",
+            "queries": len(test),
+            "in_scope_accuracy": round(float(np.mean(inside)), 4),
+            "oos_recall": round(float(np.mean(outside)), 4),
+        }
+    ]
+
+
+def _split(rows: Rows, share: float) -> tuple[Rows, Rows]:
+    order = np.random.default_rng(0).permutation(len(rows))
+    cut = int(len(rows) * share)
+    return [rows[i] for i in order[:cut]], [rows[i] for i in order[cut:]]
+
+
+def mmlu_pro(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+    train, test = _split(load_rows("mmlu_pro"), 0.7)
+    per_domain: dict[str, int] = {}
+    exemplars = []
+    for row in train:
+        if per_domain.get(row["label"], 0) < MMLU_PER_DOMAIN // step:
+            per_domain[row["label"]] = per_domain.get(row["label"], 0) + 1
+            exemplars.append(row)
+    test = test[::step]
+    settings, built = _build(setup, exemplars, folder, default_route="other", unsure="best_route")
+    decided = asyncio.run(_route(settings, [r["text"] for r in test]))
+    right = [d == r["label"] for d, r in zip(decided, test, strict=True)]
+    return [
+        built
+        | {"dataset": "mmlu_pro", "queries": len(test), "accuracy": round(float(np.mean(right)), 4)}
+    ]
+
+
+def mgsm(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+    n = ENGLISH_ROUTE_ROWS // step
+    routes = {
+        "math": [r for r in load_rows("gsm8k") if r["split"] == "train"][:n],
+        "code": [r for r in load_rows("code_questions") if r["split"] == "train"][:n],
+        "knowledge": load_rows("mmlu_pro")[:n],
+        "questions": [r for r in load_rows("xquad_questions") if r["label"] == "en"][:n],
+    }
+    exemplars = [
+        {"text": r["text"], "label": route} for route, rows in routes.items() for r in rows
+    ]
+    settings, built = _build(
+        setup, exemplars, folder, default_route="questions", unsure="best_route"
+    )
+    problems = load_rows("mgsm")[::step]
+    decided = asyncio.run(_route(settings, [r["text"] for r in problems]))
+    by_language: dict[str, list[bool]] = {}
+    for row, route in zip(problems, decided, strict=True):
+        by_language.setdefault(row["label"], []).append(route == "math")
+    shares = {language: round(float(np.mean(v)), 3) for language, v in by_language.items()}
+    return [
+        built
+        | {
+            "dataset": "mgsm",
+            "queries": len(problems),
+            "routed_to_math": shares,
+            "lowest": min(shares.values()),
+        }
+    ]
+
+
+def taxonomy(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+    exemplars = [
+        {"text": e.text, "label": e.route} for e in load_exemplars(default_exemplars()).exemplars
+    ]
+    settings, built = _build(setup, exemplars, folder, default_route="general", unsure="best_route")
+    out = []
+    for name, where in (("taxonomy", HELDOUT), ("taxonomy heldout2", HELDOUT2)):
+        if not where.is_dir():
+            continue
+        rows = heldout_rows(where)[::step]
+        decided = asyncio.run(_route(settings, [r["text"] for r in rows]))
+        right = [d == r["route"] for d, r in zip(decided, rows, strict=True)]
+        out.append(
+            built
+            | {"dataset": name, "queries": len(rows), "accuracy": round(float(np.mean(right)), 4)}
+        )
+    return out
+
+
+DATASETS: Final = {"clinc150": clinc150, "mmlu_pro": mmlu_pro, "mgsm": mgsm, "taxonomy": taxonomy}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="an eighth of each set")
+    parser.add_argument("--only", choices=sorted(DATASETS), action="append")
+    parser.add_argument("--setup", choices=[s[0] for s in SETUPS], action="append")
+    args = parser.parse_args()
+    step = 8 if args.quick else 1
+    rows: Rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.only or list(DATASETS):
+            for setup in SETUPS:
+                if args.setup and setup[0] not in args.setup:
+                    continue
+                found = DATASETS[name](setup, Path(scratch) / name / setup[0], step)
+                for row in found:
+                    print(json.dumps(row), flush=True)
+                rows += found
+    emit("accuracy", [row | machine() for row in rows])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""``turnout index rebuild --tune``: a tuned encoder in the build, deterministic, hot-swapped.
+
+The builds are real: e5-small as ``turnout setup`` built it, tuned with torch on the exemplars
+of `tests.integration.test_index_rebuild.ROUTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from tests.builds import E5_SMALL, USE_M3
+from tests.conftest import ENVIRON
+from tests.fakes.server import serve_in_thread
+from tests.integration.test_index_rebuild import ROUTES, write_exemplars
+from tests.integration.test_semantic import swap_under_load
+from turnout.app import create_app
+from turnout.cli import main
+from turnout.config import parse_settings
+from turnout.models.tune import RECIPE
+from turnout.routing.encoder import OnnxEmbedder
+from turnout.training.exemplars import load_exemplars
+from turnout.training.index import BuildReport, rebuild
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(240)  # each tuning run writes and quantizes the whole encoder
+
+CONFIG = """
+routing: {{index: {index}, encoder: {encoder}, watch_interval_s: 0.05}}
+providers:
+  - name: beta
+    base_url: {beta}/v1
+    models:
+      - {{id: b-small, input_per_mtok: 0.2, output_per_mtok: 0.6, context_window: 16000}}
+routes:
+  - {{name: code, targets: [beta/b-small]}}
+  - {{name: math, targets: [beta/b-small]}}
+  - {{name: chit_chat, targets: [beta/b-small]}}
+  - {{name: general, targets: [beta/b-small]}}
+default_route: general
+"""
+
+
+def build(folder: Path, *, tune: bool) -> BuildReport:
+    embedder = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=128)
+    source = write_exemplars(folder / "exemplars", ROUTES)
+    return rebuild(load_exemplars(source), folder / "index", embedder, tune=tune)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildReport]:
+    """A tuned build, by the command a user runs."""
+    folder = tmp_path_factory.mktemp("tuned")
+    source = write_exemplars(folder / "exemplars", ROUTES)
+    argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(folder / "index")]
+    assert main([*argv, "--encoder", str(E5_SMALL), "--tune"]) == 0
+    found = manifest(folder / "index")
+    report = BuildReport(str(found["build_id"]), {}, int(str(found["exemplars"])), 24, 0, 0.0)
+    return folder / "index", report
+
+
+def manifest(index: Path) -> dict[str, object]:
+    found: dict[str, object] = json.loads((index / "manifest.json").read_text())
+    return found
+
+
+def route_margin(embedder: OnnxEmbedder) -> float:
+    """How much nearer each exemplar is to its own route's centroid than to the nearest other."""
+    vectors = {route: embedder.embed(texts) for route, texts in ROUTES.items()}
+    centroids = {
+        route: v.mean(axis=0) / np.linalg.norm(v.mean(axis=0)) for route, v in vectors.items()
+    }
+    margins = []
+    for route, v in vectors.items():
+        own = v @ centroids[route]
+        other = np.max([v @ c for name, c in centroids.items() if name != route], axis=0)
+        margins.append(own - other)
+    return float(np.concatenate(margins).mean())
+
+
+def test_a_tuned_build_carries_its_encoder_and_separates_the_routes(
+    tuned: tuple[Path, BuildReport],
+) -> None:
+    index, report = tuned
+    encoder = manifest(index)["encoder"]
+    assert isinstance(encoder, dict)
+    assert encoder["folder"] == "encoder"
+    assert encoder["name"] == "e5-small+tuned"
+    assert encoder["tuned"]["recipe"] == RECIPE
+    base = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=128)
+    assert encoder["tuned"]["base_sha256"] == base.sha256
+    assert encoder["tuned"]["examples"] < report.exemplars  # the held-out rows are not tuned on
+    tuned_encoder = OnnxEmbedder(index / "encoder", threads=2, max_tokens=128)
+    assert tuned_encoder.sha256 == encoder["sha256"] != base.sha256
+    assert route_margin(tuned_encoder) > route_margin(base) + 0.05
+
+
+def test_tuning_is_deterministic(tmp_path: Path, tuned: tuple[Path, BuildReport]) -> None:
+    index, report = tuned
+    again = build(tmp_path, tune=True)
+    assert again.build_id == report.build_id
+    first, second = (manifest(folder)["encoder"] for folder in (index, tmp_path / "index"))
+    assert isinstance(first, dict)
+    assert isinstance(second, dict)
+    assert first["sha256"] == second["sha256"]
+    assert {**first["tuned"], "seconds": 0} == {**second["tuned"], "seconds": 0}
+    assert np.array_equal(
+        np.load(tmp_path / "index" / "vectors.npy"), np.load(index / "vectors.npy")
+    )
+    # Up to date: nothing is tuned again.
+    assert build(tmp_path, tune=True).up_to_date
+
+
+def test_a_build_whose_encoder_changed_is_swapped_in_under_load(
+    tmp_path: Path, tuned: tuple[Path, BuildReport], beta_upstream: tuple[object, str]
+) -> None:
+    first = build(tmp_path, tune=False)
+    index = tmp_path / "index"
+    text = CONFIG.format(index=index, encoder=E5_SMALL, beta=beta_upstream[1])
+
+    def swap() -> str:
+        """As `turnout index rebuild` puts a build in place: staged beside it, two renames."""
+        shutil.copytree(tuned[0], tmp_path / ".staged")
+        index.rename(tmp_path / ".previous")
+        (tmp_path / ".staged").rename(index)
+        return tuned[1].build_id
+
+    with serve_in_thread(create_app(parse_settings(text.encode(), ENVIRON))) as url:
+        seen, failures, second = swap_under_load(url, swap)
+    assert failures == []
+    assert seen[0] == first.build_id
+    swapped = seen.index(second)
+    assert seen[swapped:].count(first.build_id) <= 4
+    assert seen[-1] == second
+
+
+def test_serving_a_tuned_build_never_imports_torch(tuned: tuple[Path, BuildReport]) -> None:
+    script = (
+        "import sys\n"
+        "from turnout.config import parse_settings\n"
+        "from turnout.routing.index import load_semantic\n"
+        f"settings = parse_settings({CONFIG!r}.format(index={str(tuned[0])!r}, "
+        f"encoder={str(E5_SMALL)!r}, beta='http://127.0.0.1:9').encode(), {{}})\n"
+        "routes = {'code', 'math', 'chit_chat', 'general'}\n"
+        "encoder, index = load_semantic(settings.routing, routes)\n"
+        "print(encoder.name, index.score(encoder.embed(['solve 2x = 4'])[0], 5)[0].argmax())\n"
+        "heavy = ('torch', 'turnout.models', 'turnout.training')\n"
+        "print(','.join(m for m in heavy if m in sys.modules) or 'none')\n"
+    )
+    out = subprocess.run(  # noqa: S603 - the test's own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    name, heavy = out.stdout.strip().splitlines()
+    assert name.startswith("e5-small+tuned ")
+    assert heavy == "none"
+
+
+def test_without_torch_the_rebuild_says_so_and_uses_the_frozen_encoder(tmp_path: Path) -> None:
+    hidden = tmp_path / "no-torch" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('torch is not installed here')\n")
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+    out = subprocess.run(  # noqa: S603 - the test's own interpreter
+        [
+            sys.executable,
+            "-m",
+            "turnout",
+            "index",
+            "rebuild",
+            "--exemplars",
+            str(source),
+            "--out",
+            str(tmp_path / "index"),
+            "--encoder",
+            str(E5_SMALL),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PYTHONPATH": str(tmp_path / "no-torch"),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+    )
+    assert "tuning needs torch: pip install 'turnout[build]'" in out.stdout
+    encoder = manifest(tmp_path / "index")["encoder"]
+    assert isinstance(encoder, dict)
+    assert "tuned" not in encoder
+    assert encoder["sha256"] == OnnxEmbedder(E5_SMALL, threads=1, max_tokens=64).sha256
+
+
+def test_tuning_an_encoder_that_cannot_be_tuned_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+    argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(tmp_path / "index")]
+    assert main([*argv, "--encoder", str(USE_M3), "--tune"]) == 2
+    assert "cannot be tuned (e5-small builds can)" in capsys.readouterr().err
+    assert not (tmp_path / "index").exists()
