@@ -1,12 +1,15 @@
 """The whole routing decision through the semantic tier: in-process and over HTTP.
 
-An index is rebuilt from CLINC150's train split (151 routes, 15,100 exemplars) with the default
-encoder; the router is built by the same functions as the app's lifespan. Measured over
-CLINC150 test prompts: the decision's p50/p99 at 1 caller and at 32 concurrent callers (with
-decisions per second), and over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on a served
-``turnout serve``, both at concurrency 1. The in-process levels run once more with the other
-layout of the encoder on two cores (two workers of one thread each against one worker of two
-threads; the default config's is the first), so the default stays a measured choice.
+An index is rebuilt from CLINC150's train split (151 routes, 15,100 exemplars) twice, as
+``turnout index rebuild`` builds it: with ``use-m3`` (frozen) and with ``e5-small`` tuned on the
+routes (`SETUPS`); the router is built by the same functions as the app's lifespan. Measured
+for each, over CLINC150 test prompts: the decision's p50/p99 at 1 caller and at 32 concurrent
+callers (with decisions per second), and at 1 caller over distinct longer prompts (MMLU-Pro,
+GSM8K and MT-Bench texts of 48 to 64 and of 200 to 256 tokens, as the setup's tokenizer counts
+them). For the tuned setup also over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on a served
+``turnout serve`` at concurrency 1, and the in-process levels once more with the other layout
+of the encoder on two cores (two workers of one thread each against one worker of two threads;
+the default config's is the first), so the default stays a measured choice.
 
     .venv/bin/python -m benchmarks.decision [--quick]
 """
@@ -40,6 +43,8 @@ from turnout.training.index import rebuild
 
 # (encoder_workers, encoder_threads) on two cores
 LAYOUTS: Final = ((1, 2), (2, 1))
+SETUPS: Final = (("use-m3", "use-m3", False), ("e5-small tuned", "e5-small", True))
+LENGTHS: Final = ((48, 64), (200, 256))
 
 
 def _config(index: Path, routes: list[str], layout: tuple[int, int] | None = None) -> str:
@@ -115,43 +120,96 @@ async def over_http(port: int, prompts: list[str]) -> dict[str, Any]:
     }
 
 
+async def by_length(config: str, prompts: list[str]) -> dict[str, Any]:
+    """Each of ``prompts`` (distinct, so the decision cache never answers) routed once."""
+    router = await open_router(parse_settings(config.encode(), {}))
+    bodies = [chat_body(prompt) for prompt in prompts]
+    for body in bodies[:10]:
+        await router.route(body)
+    samples, _, _ = await decide_all(router, bodies[10:], 1)
+    return percentiles_ms(samples)
+
+
+def long_prompts(encoder: OnnxEmbedder, low: int, high: int, count: int) -> list[str]:
+    """Distinct dataset texts of ``low`` to ``high`` tokens, as ``encoder`` counts them."""
+    pool = [r["text"] for name in ("mmlu_pro", "gsm8k", "mt_bench") for r in load_rows(name)]
+    found = []
+    for text in pool:
+        if low <= len(encoder.tokenizer.encode(text).ids) <= high:
+            found.append(text)
+            if len(found) == count:
+                break
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--index", type=Path, help="a CLINC150 build to use instead (say, one built with --tune)"
-    )
     args = parser.parse_args()
     rows = load_rows("clinc150")
     train = [row for row in rows if row["split"] == "train"]
     prompts = [row["text"] for row in rows if row["split"] == "test"][: 300 if args.quick else 2300]
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         exemplars = Path(folder) / "exemplars.jsonl"
         exemplars.write_text(
             "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
         )
         found = load_exemplars(exemplars)
-        index = args.index or Path(folder) / "index"
-        if args.index is None:
-            rebuild(found, index, OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256))
-        built = machine(index=index)
-        config = _config(index, list(found.routes))
-        routing = parse_settings(config.encode(), {}).routing
-        default = (routing.encoder_workers, routing.encoder_threads)
-        results = []
-        for layout in (default, *(other for other in LAYOUTS if other != default)):
-            rows = asyncio.run(in_process(_config(index, list(found.routes), layout), prompts))
-            for row in rows:
-                row.update(encoder_workers=layout[0], encoder_threads=layout[1])
-                if layout != default:
-                    row["kind"] = "layout"
-            results += rows
-        (Path(folder) / "turnout.yaml").write_text(config)
-        port = free_port()
-        argv = ["-m", "turnout", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
-        with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
-            results.append(asyncio.run(over_http(port, prompts[:1000])))
-    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **built}
+        for name, encoder, tune in SETUPS:
+            index = Path(folder) / encoder
+            embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
+            rebuild(found, index, embedder, tune=tune)
+            config = _config(index, list(found.routes))
+            layouts: list[tuple[int, int] | None] = [None]
+            if tune:  # the default: its other layout too
+                routing = parse_settings(config.encode(), {}).routing
+                default = (routing.encoder_workers, routing.encoder_threads)
+                layouts += [other for other in LAYOUTS if other != default]
+            for layout in layouts:
+                for row in asyncio.run(
+                    in_process(_config(index, list(found.routes), layout), prompts)
+                ):
+                    results.append(
+                        {"setup": name, **row}
+                        | (
+                            {
+                                "kind": "layout",
+                                "encoder_workers": layout[0],
+                                "encoder_threads": layout[1],
+                            }
+                            if layout
+                            else {}
+                        )
+                    )
+            count = 60 if args.quick else 300
+            for low, high in LENGTHS:
+                chosen = long_prompts(embedder, low, high, count)
+                timing = asyncio.run(by_length(config, chosen))
+                results.append(
+                    {
+                        "setup": name,
+                        "kind": "by_length",
+                        "tokens": f"{low}-{high}",
+                        "decisions": len(chosen) - 10,
+                        **timing,
+                    }
+                )
+            if tune:
+                (Path(folder) / "turnout.yaml").write_text(config)
+                port = free_port()
+                argv = [
+                    "-m",
+                    "turnout",
+                    "serve",
+                    "--config",
+                    f"{folder}/turnout.yaml",
+                    "--port",
+                    str(port),
+                ]
+                with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
+                    results.append({"setup": name, **asyncio.run(over_http(port, prompts[:1000]))})
+    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **machine()}
     emit("decision", [{**meta, **row} for row in results])
     for row in results:
         print(json.dumps(row))

@@ -31,7 +31,7 @@ from benchmarks.common import emit, free_port, machine, percentiles_ms, serve, s
 from benchmarks.soak import ROUTES, process_sample, request_body
 
 CONFIG: Final = """
-routing: {{index: default, encoder: use-m3}}
+routing: {{index: default}}
 server: {{header_timeout_s: 2, body_timeout_s: 2}}
 gateway: {{total_timeout_s: 3, retry: {{passes: 1}}}}
 providers:

@@ -40,6 +40,7 @@ FULL: Final = (
     ("scaling", (), 1800),
     ("encoder", (), 600),
     ("classifier", (), 1800),
+    ("accuracy", (), 2400),
 )
 QUICK: Final = (
     ("taxonomy", (), 60),

@@ -46,7 +46,7 @@ ROUTES: Final = (
     "translation",
 )  # the default taxonomy's
 CONFIG: Final = """
-routing: {{index: default, encoder: use-m3, cache: {{shared: {shared}}}}}
+routing: {{index: default, cache: {{shared: {shared}}}}}
 state: {state}
 providers:
   - name: bench

@@ -95,7 +95,7 @@ def test_serve_refuses_an_index_of_routes_the_config_lacks(
 ) -> None:
     config = tmp_path / "few-routes.yaml"
     config.write_text(
-        "routing: {index: default, encoder: use-m3}\n"
+        "routing: {index: default}\n"
         "providers: [{name: p, base_url: 'http://127.0.0.1:9', models: "
         "[{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 1000}]}]\n"
         "routes: [{name: code, targets: [p/m]}]\ndefault_route: code\n"
