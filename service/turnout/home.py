@@ -16,9 +16,6 @@ if TYPE_CHECKING:
 
 HOME_VARIABLE: Final = "TURNOUT_HOME"
 DEFAULT_ENCODER: Final = "use-m3"
-"""Needs nothing beyond the base install: the encoder of builds when the tuned one cannot be."""
-TUNED_ENCODER: Final = "e5-small"
-"""Multilingual; index builds tune it on their routes when torch is installed."""
 DEFAULT_INDEX: Final = "default"
 
 
@@ -31,11 +28,6 @@ class Home:
     def encoder(self, name: str = DEFAULT_ENCODER) -> Path:
         """The folder of the encoder build ``name``."""
         return self.root / "encoders" / name
-
-    def build_encoder(self) -> Path:
-        """The encoder a new index build starts from: `TUNED_ENCODER` once it is built."""
-        tuned = self.encoder(TUNED_ENCODER)
-        return tuned if (tuned / "manifest.json").exists() else self.encoder()
 
     def index(self, name: str = DEFAULT_INDEX) -> Path:
         """The folder of the index build ``name``."""

@@ -56,7 +56,7 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         action="append",
         dest="encoders",
         metavar="NAME",
-        help="an encoder to build besides use-m3 and e5-small: minilm-l6 (needs 'turnout[build]')",
+        help="an encoder to build besides use-m3: e5-small (tuned by index rebuilds), minilm-l6",
     )
     setup_command.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
@@ -89,8 +89,8 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--encoder",
         type=Path,
-        default=home.build_encoder(),
-        help="encoder build (default: e5-small once `turnout setup` built it, else use-m3)",
+        default=home.encoder(),
+        help="encoder build (default: use-m3; e5-small is tuned on the exemplars)",
     )
     rebuild.add_argument(
         "--threshold-percentile",

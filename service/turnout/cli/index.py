@@ -24,7 +24,7 @@ from rich.table import Table
 
 from turnout.config import default_exemplars
 from turnout.errors import ConfigError
-from turnout.home import DEFAULT_ENCODER, TUNED_ENCODER
+from turnout.home import DEFAULT_ENCODER
 from turnout.routing.encoder import OnnxEmbedder
 from turnout.training.exemplars import ExemplarSet, load_exemplars
 from turnout.training.index import THRESHOLD_PERCENTILE, rebuild
@@ -146,34 +146,17 @@ def _has_torch() -> bool:
 
 
 def setup(home: Home, encoders: Sequence[str] = (), *, force: bool = False) -> None:
-    """Build the encoders and the default taxonomy's index into ``home``.
+    """Build ``use-m3`` and ``encoders``, then the default taxonomy's index, into ``home``.
 
-    ``use-m3`` always, ``e5-small`` when its tokenizer's package is installed, and ``encoders``.
-    The default index is built with ``e5-small``, tuned, when torch is installed too (``make run``
-    and ``make test`` install both); else with ``use-m3``, which needs neither.
+    The default index is built with ``use-m3``: ``e5-small`` tuned routes better but misses the
+    decision's time and memory budget (`turnout.models.tune`, the models README).
 
     Raises:
-        ConfigError: an encoder of ``encoders`` is unknown, or its recipe's inputs are not
-            installed.
+        ConfigError: an encoder is unknown, or its recipe's inputs are not installed.
     """
     for name in dict.fromkeys((DEFAULT_ENCODER, *encoders)):
         _build_encoder(home, name, force=force)
-    console = Console()
-    tuned = TUNED_ENCODER in encoders
-    if not tuned:
-        try:
-            _build_encoder(home, TUNED_ENCODER, force=force)
-        except ConfigError as exc:
-            console.print(f"{TUNED_ENCODER} not built ({exc.message})", markup=False)
-        else:
-            tuned = True
-    if tuned and not _has_torch():
-        console.print("tuning needs torch: pip install 'turnout[build]'", markup=False)
-        tuned = False
-    if not tuned:
-        console.print(f"the default index is built with {DEFAULT_ENCODER}")
-    encoder = home.encoder(TUNED_ENCODER if tuned else DEFAULT_ENCODER)
-    rebuild_index(default_exemplars(), home.index(), encoder, Choices(force=force, tune=tuned))
+    rebuild_index(default_exemplars(), home.index(), home.encoder(), Choices(force=force))
 
 
 def _build_encoder(home: Home, name: str, *, force: bool) -> None:

