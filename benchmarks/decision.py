@@ -161,27 +161,16 @@ def main() -> None:
             embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
             rebuild(found, index, embedder, tune=tune)
             config = _config(index, list(found.routes))
-            layouts: list[tuple[int, int] | None] = [None]
-            if tune:  # the default: its other layout too
-                routing = parse_settings(config.encode(), {}).routing
-                default = (routing.encoder_workers, routing.encoder_threads)
-                layouts += [other for other in LAYOUTS if other != default]
+            routing = parse_settings(config.encode(), {}).routing
+            default = (routing.encoder_workers, routing.encoder_threads)
+            # The tuned setup's encoder in the other layout too, so the default stays measured.
+            layouts = [default, *(other for other in LAYOUTS if tune and other != default)]
             for layout in layouts:
-                for row in asyncio.run(
-                    in_process(_config(index, list(found.routes), layout), prompts)
-                ):
-                    results.append(
-                        {"setup": name, **row}
-                        | (
-                            {
-                                "kind": "layout",
-                                "encoder_workers": layout[0],
-                                "encoder_threads": layout[1],
-                            }
-                            if layout
-                            else {}
-                        )
-                    )
+                kind = {} if layout == default else {"kind": "layout"}
+                place = {"encoder_workers": layout[0], "encoder_threads": layout[1]}
+                config_of = _config(index, list(found.routes), layout)
+                for row in asyncio.run(in_process(config_of, prompts)):
+                    results.append({"setup": name, **row, **kind, **place})
             count = 60 if args.quick else 300
             for low, high in LENGTHS:
                 chosen = long_prompts(embedder, low, high, count)

@@ -248,7 +248,14 @@ def _peers(out: Path) -> list[str]:
 
 
 def _decision(out: Path) -> list[str]:
-    rows = latest("decision", lambda r: (r.get("kind"), r.get("concurrency")))
+    every = latest(
+        "decision",
+        lambda r: (r.get("setup"), r.get("kind"), r.get("concurrency"), r.get("tokens")),
+    )
+    # The default config's encoder; rows of runs that measured one setup name none.
+    rows = [r for r in every if r.get("setup") == "use-m3"] or [
+        r for r in every if "setup" not in r
+    ]
     single = next(
         (r for r in rows if r.get("kind") == "in_process" and r["concurrency"] == 1), None
     )
@@ -296,7 +303,13 @@ def _decision(out: Path) -> list[str]:
             f"At 32 concurrent callers: {busy['per_s']} decisions per second; p99 is "
             f"{busy['p99_ms'] / single['p99_ms']:.1f}x the single caller's.",
         ]
-    layouts = [r for r in rows if r.get("kind") in {"in_process", "layout"}]
+    lines += _by_setup(every)
+    tuned = [r for r in every if r.get("setup") == "e5-small tuned"]
+    layouts = [
+        r
+        for r in tuned or rows
+        if r.get("kind") in {"in_process", "layout"} and "encoder_workers" in r
+    ]
     if any(r["kind"] == "layout" for r in layouts):
         lines += [
             "",
@@ -311,6 +324,52 @@ def _decision(out: Path) -> list[str]:
             ),
         ]
     return lines
+
+
+def _by_setup(rows: list[Row]) -> list[str]:
+    """The decision by encoder setup and prompt length, when the run measured more than one."""
+    setups = list(dict.fromkeys(r["setup"] for r in rows if "setup" in r))
+    if len(setups) < 2:
+        return []
+
+    def cell(setup: str, kind: str, *, concurrency: int = 1, tokens: str | None = None) -> str:
+        found = next(
+            (
+                r
+                for r in rows
+                if r.get("setup") == setup
+                and r.get("kind") == kind
+                and r.get("tokens") == tokens
+                and r.get("concurrency", 1) == concurrency
+            ),
+            None,
+        )
+        if found is None:
+            return ""
+        if concurrency > 1:
+            return f"{found['per_s']}/s"
+        return f"{found['p50_ms']:.2f} / {found['p99_ms']:.2f} ms"
+
+    measured = (
+        ("CLINC150 prompts, 1 caller: p50 / p99", "in_process", 1, None),
+        ("CLINC150 prompts, 32 callers: decisions", "in_process", 32, None),
+        ("prompts of 48-64 tokens: p50 / p99", "by_length", 1, "48-64"),
+        ("prompts of 200-256 tokens: p50 / p99", "by_length", 1, "200-256"),
+    )
+    return [
+        "",
+        "By encoder, same run (CLINC150's index built by each, as `turnout index rebuild` builds"
+        " it; distinct prompts for the lengths):",
+        "",
+        "| | " + " | ".join(f"`{s}`" for s in setups) + " |",
+        "|---|" + "---|" * len(setups),
+        *(
+            f"| {label} | "
+            + " | ".join(cell(s, kind, concurrency=c, tokens=t) for s in setups)
+            + " |"
+            for label, kind, c, t in measured
+        ),
+    ]
 
 
 def _proxy(out: Path) -> list[str]:
@@ -492,6 +551,48 @@ def _accuracy(out: Path) -> list[str]:
     ]
 
 
+def _encoders(_: Path) -> list[str]:
+    rows = latest("accuracy", lambda r: (r["setup"], r["dataset"]))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.accuracy`."]
+    setups = list(dict.fromkeys(r["setup"] for r in rows))
+    by = {(r["setup"], r["dataset"]): r for r in rows}
+
+    def cell(row: Row | None) -> str:
+        if row is None:
+            return ""
+        if "in_scope_accuracy" in row:
+            return f"{row['in_scope_accuracy']:.3f} / {row['oos_recall']:.3f}"
+        if "lowest" in row:
+            shares = row["routed_to_math"]
+            worst = min(shares, key=shares.get)
+            return f"{row['lowest']:.3f} ({worst})"
+        return f"{row['accuracy']:.3f}"
+
+    names = {
+        "clinc150": "CLINC150: in-scope / out-of-scope recall",
+        "mmlu_pro": "MMLU-Pro's 14 domains",
+        "mgsm": "MGSM to `math` from English routes: lowest language",
+        "taxonomy": "default taxonomy, held-out set",
+        "taxonomy heldout2": "default taxonomy, second held-out set",
+    }
+    table = [
+        "| route set | " + " | ".join(f"`{s}`" for s in setups) + " |",
+        "|---|" + "---|" * len(setups),
+        *[
+            f"| {label} | " + " | ".join(cell(by.get((s, key))) for s in setups) + " |"
+            for key, label in names.items()
+        ],
+    ]
+    return [
+        "Each route set built as `turnout index rebuild` builds it, by each encoder, frozen or"
+        " tuned on the route set (`--tune`), and its queries routed by the app's router"
+        f" (`benchmarks/accuracy.py`). {_where(rows[-1])}.",
+        "",
+        *table,
+    ]
+
+
 def _log_log(axis: Axes, title: str, ylabel: str) -> None:
     axis.set_xscale("log")
     axis.set_yscale("log")
@@ -629,6 +730,7 @@ def _routing_peers(out: Path) -> list[str]:
 SECTIONS: Final = (
     ("Routing accuracy: the default taxonomy", _taxonomy),
     ("Routing accuracy: classifiers per dataset", _accuracy),
+    ("Routing accuracy: encoders, frozen and tuned", _encoders),
     ("The whole decision and each tier", _decision),
     ("Fast path: the rules tier", _rules),
     ("Cost: a traffic mix routed by the default config", _cost),

@@ -19,7 +19,7 @@ from tests.builds import E5_SMALL, USE_M3
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
 from tests.integration.test_index_rebuild import ROUTES, write_exemplars
-from tests.integration.test_semantic import swap_under_load
+from tests.integration.test_semantic import CONFIG, swap_under_load
 from turnout.app import create_app
 from turnout.cli import main
 from turnout.config import parse_settings
@@ -33,20 +33,12 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(240)  # each tuning run writes and quantizes the whole encoder
 
-CONFIG = """
-routing: {{index: {index}, encoder: {encoder}, watch_interval_s: 0.05}}
-providers:
-  - name: beta
-    base_url: {beta}/v1
-    models:
-      - {{id: b-small, input_per_mtok: 0.2, output_per_mtok: 0.6, context_window: 16000}}
-routes:
-  - {{name: code, targets: [beta/b-small]}}
-  - {{name: math, targets: [beta/b-small]}}
-  - {{name: chit_chat, targets: [beta/b-small]}}
-  - {{name: general, targets: [beta/b-small]}}
-default_route: general
-"""
+
+def config(index: Path, beta: str) -> str:
+    """`tests.integration.test_semantic`'s config, serving with e5-small and watching closely."""
+    return CONFIG.format(index=index, beta=beta).replace(
+        "routing: {index:", f"routing: {{encoder: {E5_SMALL}, watch_interval_s: 0.05, index:"
+    )
 
 
 def build(folder: Path, *, tune: bool) -> BuildReport:
@@ -124,7 +116,7 @@ def test_a_build_whose_encoder_changed_is_swapped_in_under_load(
 ) -> None:
     first = build(tmp_path, tune=False)
     index = tmp_path / "index"
-    text = CONFIG.format(index=index, encoder=E5_SMALL, beta=beta_upstream[1])
+    text = config(index, beta_upstream[1])
 
     def swap() -> str:
         """As `turnout index rebuild` puts a build in place: staged beside it, two renames."""
@@ -147,8 +139,7 @@ def test_serving_a_tuned_build_never_imports_torch(tuned: tuple[Path, BuildRepor
         "import sys\n"
         "from turnout.config import parse_settings\n"
         "from turnout.routing.index import load_semantic\n"
-        f"settings = parse_settings({CONFIG!r}.format(index={str(tuned[0])!r}, "
-        f"encoder={str(E5_SMALL)!r}, beta='http://127.0.0.1:9').encode(), {{}})\n"
+        f"settings = parse_settings({config(tuned[0], 'http://127.0.0.1:9')!r}.encode(), {{}})\n"
         "routes = {'code', 'math', 'chit_chat', 'general'}\n"
         "encoder, index = load_semantic(settings.routing, routes)\n"
         "print(encoder.name, index.score(encoder.embed(['solve 2x = 4'])[0], 5)[0].argmax())\n"
