@@ -12,6 +12,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import httpx
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ from tests.builds import E5_SMALL, USE_M3
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
 from tests.integration.test_index_rebuild import ROUTES, write_exemplars
-from tests.integration.test_semantic import CONFIG, swap_under_load
+from tests.integration.test_semantic import CONFIG, decide, swap_under_load
 from turnout.app import create_app
 from turnout.cli import main
 from turnout.config import parse_settings
@@ -197,3 +198,27 @@ def test_tuning_an_encoder_that_cannot_be_tuned_is_refused(
     assert main([*argv, "--encoder", str(USE_M3), "--tune"]) == 2
     assert "cannot be tuned (e5-small builds can)" in capsys.readouterr().err
     assert not (tmp_path / "index").exists()
+
+
+def test_the_cache_floor_follows_the_encoder_and_holds_back_near_duplicates_under_it(
+    tmp_path: Path, tuned: tuple[Path, BuildReport], beta_upstream: tuple[object, str]
+) -> None:
+    frozen = build(tmp_path, tune=False)
+    index = tmp_path / "index"
+    floors = {name: float(str(manifest(folder)["cache_floor"])) for name, folder in
+              (("frozen", index), ("tuned", tuned[0]))}  # fmt: skip
+    assert 0 < floors["tuned"] < floors["frozen"] < 1  # tuning spreads the routes apart
+    # A build whose prompts of two routes come as close as 0.99 (as frozen e5's do on the
+    # default taxonomy at 0.95): the paraphrase below is 0.976 similar, the repeat 0.993.
+    found = manifest(index) | {"cache_floor": 0.99}
+    (index / "manifest.json").write_text(json.dumps(found))
+    text = config(index, beta_upstream[1])
+    with serve_in_thread(create_app(parse_settings(text.encode(), ENVIRON))) as url:
+        assert (
+            decide(url, "Increase the font size in my Python editor")["build_id"] == frozen.build_id
+        )
+        similar = decide(url, "Increase the font size in my Python IDE please")
+        assert similar["tier"] != "cache"  # over the config's 0.9, under the floor: decided anew
+        assert decide(url, "Increase the font size in my Python editor.")["tier"] == "cache"
+        metrics = httpx.get(f"{url}/metrics").text
+    assert 'turnout_decision_cache_total{outcome="miss"}' in metrics

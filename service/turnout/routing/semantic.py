@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from turnout.config import RoutingSettings, Settings
     from turnout.metrics import Metrics
     from turnout.routing.analyze import RoutingInput
+    from turnout.routing.cache import CacheHit
     from turnout.routing.encoder import OnnxEmbedder
     from turnout.routing.index import SemanticIndex
     from turnout.state.protocol import State
@@ -130,10 +131,12 @@ class SemanticTier:
         if self._cache is None:
             return self._scored(index, vector, inp, phases)
         scope, tenant = index.build_id, inp.tenant
-        hit, outcome = self._cache.get(scope, tenant, vector, inp.text)
+        hit, outcome = _above(index, *self._cache.get(scope, tenant, vector, inp.text))
         self._metrics.cache(outcome)
         if hit is None and self.shared is not None:
-            hit, shared_outcome = await self.shared.get(scope, tenant, vector, inp.text)
+            hit, shared_outcome = _above(
+                index, *await self.shared.get(scope, tenant, vector, inp.text)
+            )
             self._metrics.shared_cache(shared_outcome)
             if hit is not None:
                 self._cache.put(scope, tenant, vector, inp.text, hit.match)
@@ -189,6 +192,18 @@ class SemanticTier:
         if self._keep_best:
             return RouteMatch(best, Tier.SEMANTIC, confidence, reason + "; kept", evidence)
         return RouteMatch(self._default_route, Tier.DEFAULT, confidence, reason, evidence)
+
+
+def _above(index: SemanticIndex, hit: CacheHit | None, outcome: str) -> tuple[CacheHit | None, str]:
+    """``hit`` unless it is under the build's cache floor (then a miss).
+
+    The caches return the most similar reusable decision, so one under the floor means none
+    above it. The floor (`SemanticIndex.cache_floor`) is how close prompts of two routes come
+    for this build's encoder: an encoder that packs every prompt close together has a high one.
+    """
+    if hit is not None and hit.similarity < index.cache_floor:
+        return None, "miss"
+    return hit, outcome
 
 
 async def _embed(batcher: MicroBatcher, inp: RoutingInput) -> npt.NDArray[np.float32]:
