@@ -37,6 +37,7 @@ from benchmarks.data import load_rows
 from benchmarks.taxonomy import HELDOUT, heldout_rows
 from turnout.config import Settings, default_exemplars, parse_settings
 from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.index import read_manifest
 from turnout.training.exemplars import load_exemplars
 from turnout.training.index import rebuild
 
@@ -93,7 +94,13 @@ def _build(
     embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)  # as rebuild runs it
     found = load_exemplars(exemplars)
     report = rebuild(found, folder / "index", embedder, tune=tune, force=True)
-    built = {"setup": name, "exemplars": report.exemplars, "build_s": round(report.seconds, 1)}
+    floor = read_manifest(folder / "index")["cache_floor"]
+    built = {
+        "setup": name,
+        "exemplars": report.exemplars,
+        "build_s": round(report.seconds, 1),
+        "cache_floor": floor,
+    }
     settings = _config(folder / "index", HOME.encoder(encoder), found.routes, default_route, unsure)
     return settings, built
 
