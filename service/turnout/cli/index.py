@@ -102,7 +102,7 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
 def _mended(found: ExemplarSet, console: Console) -> None:
     """Say which route names were mapped to ids, and which texts two routes shared."""
     for given, mended in found.renamed:
-        console.print(f"route {given!r} is route id [bold]{mended}[/bold]")
+        console.print(f"route {given!r} is route id {mended}", markup=False, highlight=False)
     if found.clashes:
         dropped = len(found.clashes)
         console.print(f"{dropped} texts given to two routes were dropped (--strict refuses them):")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -322,8 +323,7 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
 
 
 def manifest_fields(shape: Shape) -> dict[str, Any]:
-    from importlib import metadata  # noqa: PLC0415
-
+    """What the manifest says of the model, beside what `turnout.models.build` adds."""
     return {
         "model": "intfloat/multilingual-e5-small",
         "layers": shape.layers,
