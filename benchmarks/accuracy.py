@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from benchmarks.common import HOME, chat_body, emit, machine, open_router
+from benchmarks.common import HOME, chat_body, emit, machine, open_router, route_set_config
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import HELDOUT, heldout_rows
 from turnout.config import Settings, default_exemplars, parse_settings
@@ -57,19 +57,8 @@ Rows = list[dict[str, Any]]
 def _config(
     index: Path, encoder: Path, routes: tuple[str, ...], default_route: str, unsure: str
 ) -> Settings:
-    lines = [
-        f"routing: {{index: {index}, encoder: {encoder}, unsure: {unsure}}}",
-        "providers:",
-        "  - name: p",
-        "    base_url: http://127.0.0.1:9/v1",
-        "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
-        "routes:",
-        *[f'  - {{name: "{route}", targets: [p/m]}}' for route in routes],
-    ]
-    if default_route not in routes:
-        lines.append(f'  - {{name: "{default_route}", targets: [p/m]}}')
-    lines.append(f"default_route: {default_route}")
-    return parse_settings("\n".join(lines).encode(), {})
+    routing = f"index: {index}, encoder: {encoder}, unsure: {unsure}"
+    return parse_settings(route_set_config(routing, routes, default_route).encode(), {})
 
 
 async def _route(settings: Settings, texts: list[str]) -> list[str]:

@@ -79,6 +79,24 @@ def _encoder_id() -> str:
     return f"{manifest['name']} {manifest['files']['model.onnx'][:12]}"
 
 
+def route_set_config(routing: str, routes: Iterable[str], default_route: str) -> str:
+    """A config that routes by ``routing`` (a YAML mapping's inside, such as ``index: DIR``) to
+    ``routes`` and ``default_route``, each served by one model no request reaches: for
+    benchmarks that decide and never call."""
+    names = list(dict.fromkeys([*routes, default_route]))
+    lines = [
+        f"routing: {{{routing}}}",
+        "providers:",
+        "  - name: p",
+        "    base_url: http://127.0.0.1:9/v1",
+        "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
+        "routes:",
+        *[f'  - {{name: "{route}", targets: [p/m]}}' for route in names],
+        f"default_route: {default_route}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def free_port() -> int:
     """A port nothing listens on right now."""
     with socket.socket() as sock:

@@ -32,6 +32,7 @@ from benchmarks.common import (
     machine,
     open_router,
     percentiles_ms,
+    route_set_config,
     serve,
 )
 from benchmarks.data import load_rows
@@ -49,19 +50,7 @@ LENGTHS: Final = ((48, 64), (200, 256))
 
 def _config(index: Path, routes: list[str], layout: tuple[int, int] | None = None) -> str:
     workers = f", encoder_workers: {layout[0]}, encoder_threads: {layout[1]}" if layout else ""
-    lines = [
-        f"routing: {{index: {index}{workers}}}",
-        "providers:",
-        "  - name: p",
-        "    base_url: http://127.0.0.1:9/v1",
-        "    models:",
-        "      - {id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}",
-        "routes:",
-        *[f'  - {{name: "{route}", targets: [p/m]}}' for route in routes],
-        '  - {name: "general", targets: [p/m]}',
-        "default_route: general",
-    ]
-    return "\n".join(lines) + "\n"
+    return route_set_config(f"index: {index}{workers}", routes, "general")
 
 
 async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:

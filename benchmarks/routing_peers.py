@@ -45,6 +45,7 @@ from benchmarks.common import (
     machine,
     open_router,
     percentiles_ms,
+    route_set_config,
 )
 from benchmarks.data import load_rows
 from benchmarks.taxonomy import heldout_rows
@@ -166,18 +167,7 @@ def _clinc_router(
     )
     embedder = OnnxEmbedder(HOME.encoder(), threads=2, max_tokens=256)
     built = rebuild(load_exemplars(exemplars), folder / "index", embedder, percentile=percentile)
-    config = "\n".join(
-        [
-            f"routing: {{index: {folder / 'index'}}}",
-            "providers:",
-            "  - name: p",
-            "    base_url: http://127.0.0.1:9/v1",
-            "    models: [{id: m, input_per_mtok: 1, output_per_mtok: 1, context_window: 8000}]",
-            "routes:",
-            *[f'  - {{name: "{route}", targets: [p/m]}}' for route in built.routes],
-            f"default_route: {OUT_OF_SCOPE}",
-        ]
-    )
+    config = route_set_config(f"index: {folder / 'index'}", built.routes, OUT_OF_SCOPE)
     return parse_settings(config.encode(), {}), built.build_id
 
 

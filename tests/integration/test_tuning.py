@@ -49,15 +49,13 @@ def build(folder: Path, *, tune: bool) -> BuildReport:
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildReport]:
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tuned build, by the command a user runs."""
     folder = tmp_path_factory.mktemp("tuned")
     source = write_exemplars(folder / "exemplars", ROUTES)
     argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(folder / "index")]
     assert main([*argv, "--encoder", str(E5_SMALL), "--tune"]) == 0
-    found = manifest(folder / "index")
-    report = BuildReport(str(found["build_id"]), {}, int(str(found["exemplars"])), 24, 0, 0.0)
-    return folder / "index", report
+    return folder / "index"
 
 
 def manifest(index: Path) -> dict[str, object]:
@@ -80,9 +78,9 @@ def route_margin(embedder: OnnxEmbedder) -> float:
 
 
 def test_a_tuned_build_carries_its_encoder_and_separates_the_routes(
-    tuned: tuple[Path, BuildReport],
+    tuned: Path,
 ) -> None:
-    index, report = tuned
+    index = tuned
     encoder = manifest(index)["encoder"]
     assert isinstance(encoder, dict)
     assert encoder["folder"] == "encoder"
@@ -90,16 +88,17 @@ def test_a_tuned_build_carries_its_encoder_and_separates_the_routes(
     assert encoder["tuned"]["recipe"] == RECIPE
     base = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=128)
     assert encoder["tuned"]["base_sha256"] == base.sha256
-    assert encoder["tuned"]["examples"] < report.exemplars  # the held-out rows are not tuned on
+    # The held-out rows are not tuned on.
+    assert encoder["tuned"]["examples"] < int(str(manifest(index)["exemplars"]))
     tuned_encoder = OnnxEmbedder(index / "encoder", threads=2, max_tokens=128)
     assert tuned_encoder.sha256 == encoder["sha256"] != base.sha256
     assert route_margin(tuned_encoder) > route_margin(base) + 0.05
 
 
-def test_tuning_is_deterministic(tmp_path: Path, tuned: tuple[Path, BuildReport]) -> None:
-    index, report = tuned
+def test_tuning_is_deterministic(tmp_path: Path, tuned: Path) -> None:
+    index = tuned
     again = build(tmp_path, tune=True)
-    assert again.build_id == report.build_id
+    assert again.build_id == manifest(index)["build_id"]
     first, second = (manifest(folder)["encoder"] for folder in (index, tmp_path / "index"))
     assert isinstance(first, dict)
     assert isinstance(second, dict)
@@ -113,7 +112,7 @@ def test_tuning_is_deterministic(tmp_path: Path, tuned: tuple[Path, BuildReport]
 
 
 def test_a_build_whose_encoder_changed_is_swapped_in_under_load(
-    tmp_path: Path, tuned: tuple[Path, BuildReport], beta_upstream: tuple[object, str]
+    tmp_path: Path, tuned: Path, beta_upstream: tuple[object, str]
 ) -> None:
     first = build(tmp_path, tune=False)
     index = tmp_path / "index"
@@ -121,10 +120,10 @@ def test_a_build_whose_encoder_changed_is_swapped_in_under_load(
 
     def swap() -> str:
         """As `turnout index rebuild` puts a build in place: staged beside it, two renames."""
-        shutil.copytree(tuned[0], tmp_path / ".staged")
+        shutil.copytree(tuned, tmp_path / ".staged")
         index.rename(tmp_path / ".previous")
         (tmp_path / ".staged").rename(index)
-        return tuned[1].build_id
+        return str(manifest(tuned)["build_id"])
 
     with serve_in_thread(create_app(parse_settings(text.encode(), ENVIRON))) as url:
         seen, failures, second = swap_under_load(url, swap)
@@ -137,12 +136,12 @@ def test_a_build_whose_encoder_changed_is_swapped_in_under_load(
     assert after["build_id"] == second
 
 
-def test_serving_a_tuned_build_never_imports_torch(tuned: tuple[Path, BuildReport]) -> None:
+def test_serving_a_tuned_build_never_imports_torch(tuned: Path) -> None:
     script = (
         "import sys\n"
         "from turnout.config import parse_settings\n"
         "from turnout.routing.index import load_semantic\n"
-        f"settings = parse_settings({config(tuned[0], 'http://127.0.0.1:9')!r}.encode(), {{}})\n"
+        f"settings = parse_settings({config(tuned, 'http://127.0.0.1:9')!r}.encode(), {{}})\n"
         "routes = {'code', 'math', 'chit_chat', 'general'}\n"
         "encoder, index = load_semantic(settings.routing, routes)\n"
         "print(encoder.name, index.score(encoder.embed(['solve 2x = 4'])[0], 5)[0].argmax())\n"
@@ -203,12 +202,12 @@ def test_tuning_an_encoder_that_cannot_be_tuned_is_refused(
 
 
 def test_the_cache_floor_follows_the_encoder_and_holds_back_near_duplicates_under_it(
-    tmp_path: Path, tuned: tuple[Path, BuildReport], beta_upstream: tuple[object, str]
+    tmp_path: Path, tuned: Path, beta_upstream: tuple[object, str]
 ) -> None:
     frozen = build(tmp_path, tune=False)
     index = tmp_path / "index"
     floors = {name: float(str(manifest(folder)["cache_floor"])) for name, folder in
-              (("frozen", index), ("tuned", tuned[0]))}  # fmt: skip
+              (("frozen", index), ("tuned", tuned))}  # fmt: skip
     assert 0 < floors["tuned"] < floors["frozen"] < 1  # tuning spreads the routes apart
     # A build whose prompts of two routes come as close as 0.99 (as frozen e5's do on the
     # default taxonomy at 0.95): the paraphrase below is 0.976 similar, the repeat 0.993.
