@@ -8,9 +8,9 @@ public chat logs (much small talk and everyday help, then knowledge, code and wr
 any one tenant's: change ``MIX`` to your own.
 
 Each prompt is routed by the default config (rules, then the default taxonomy's index); the
-route's first model is charged at its listed prices for the router's prompt-token estimate and
-an assumed output length per route (``OUTPUT_TOKENS``). Compared with sending everything to the
-priciest model the routes use (``anthropic/claude-sonnet-4-0``) and to the cheapest
+route's first model is charged at its prices (the models.dev catalog's) for the router's
+prompt-token estimate and an assumed output length per route (``OUTPUT_TOKENS``). Compared with sending everything to the
+priciest model the routes use (``openai/gpt-5.5``) and to the cheapest
 (``groq/llama-3.1-8b-instant``).
 
     .venv/bin/python -m benchmarks.cost [--quick]
@@ -31,7 +31,7 @@ from benchmarks.data import load_rows
 from turnout.catalog import Catalog, Target
 from turnout.config import Settings, load_settings
 
-PREMIUM: Final = "anthropic/claude-sonnet-4-0"
+PREMIUM: Final = "openai/gpt-5.5"
 CHEAPEST: Final = "groq/llama-3.1-8b-instant"
 # (dataset, file, label filter or None, how many of 1,000 requests)
 MIX: Final = (

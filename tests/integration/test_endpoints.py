@@ -9,6 +9,7 @@ import msgspec
 
 from tests.fakes.server import closed_port, serve_in_thread
 from turnout.app import create_app
+from turnout.config import parse_settings
 from turnout.demo.upstream import Behaviour
 
 if TYPE_CHECKING:
@@ -27,6 +28,34 @@ def test_models_lists_auto_routes_and_targets_with_availability(router_url: str)
     assert models["alpha/a-large"]["capabilities"] == ["json", "tools", "vision"]
     assert models["locked/l-model"]["available"] is False
     assert all(model["object"] == "model" for model in models.values())
+
+
+def test_models_show_where_each_price_came_from_and_its_date() -> None:
+    config = b"""
+providers:
+  - name: openai
+    base_url: http://127.0.0.1:9/v1
+    models: [gpt-5.4, {id: gpt-5.4-mini, input_per_mtok: 0.5}]
+routes: [{name: general, targets: [openai/gpt-5.4-mini]}]
+default_route: general
+"""
+    with serve_in_thread(create_app(parse_settings(config, {}))) as url:
+        data = httpx.get(f"{url}/v1/models").json()["data"]
+    models = {model["id"]: model for model in data}
+    full, mini = models["openai/gpt-5.4"], models["openai/gpt-5.4-mini"]
+    assert (full["input_per_mtok"], full["output_per_mtok"]) == (2.5, 15.0)
+    assert full["cache_read_per_mtok"] == 0.25
+    assert full["long_context"] == {
+        "above_tokens": 200_000,
+        "input_per_mtok": 5.0,
+        "output_per_mtok": 22.5,
+        "cache_read_per_mtok": 0.5,
+    }
+    assert (full["context_window"], full["max_output_tokens"]) == (1_050_000, 128_000)
+    assert full["sources"]["input_per_mtok"] == "models.dev 2026-08-18"
+    assert mini["input_per_mtok"] == 0.5
+    assert mini["sources"]["input_per_mtok"] == "config"
+    assert mini["sources"]["output_per_mtok"] == "models.dev 2026-08-18"
 
 
 def test_route_decides_without_calling_upstreams(

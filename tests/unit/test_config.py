@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from turnout.config import Secret, default_config_path, load_settings, parse_settings
+from turnout.config import Secret, load_settings, parse_settings
 from turnout.errors import ConfigError
 from turnout.home import data_home
 
@@ -46,8 +46,13 @@ def test_shipped_default_config_loads_with_every_required_provider() -> None:
     assert {"extraction", "reasoning", "knowledge", "chit_chat", "general"} <= routes
     assert settings.default_route == "general"
     assert settings.state.backend == "memory"
-    assert all(model.context_window > 0 for p in settings.providers for model in p.models)
-    assert "checked 2025-07" in default_config_path().read_text()
+    models = [model for provider in settings.providers for model in provider.models]
+    assert all(model.context_window > 0 for model in models)
+    # Every price and limit comes from the shipped models.dev snapshot, which names its date.
+    snapshot = "models.dev 2026-08-18"
+    assert all(model.sources["input_per_mtok"] == snapshot for model in models)
+    assert all(model.sources["context_window"] == snapshot for model in models)
+    assert all(model.status != "deprecated" for model in models)
 
 
 def test_api_keys_come_from_the_environment_and_are_masked() -> None:

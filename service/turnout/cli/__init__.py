@@ -1,4 +1,4 @@
-"""The ``turnout`` command: ``serve``, ``setup``, ``route``, ``index``, ``key`` and ``demo``.
+"""The ``turnout`` command: serve, setup, route, index, models, key and demo.
 
 Without ``--config`` the shipped default config is used; its index and encoder live in the data
 directory (`turnout.home`), which ``turnout setup`` fills, and so does the first ``turnout serve``
@@ -20,6 +20,7 @@ import uvicorn
 
 from turnout.app import create_app
 from turnout.caller import key_hash
+from turnout.cli.models import list_catalog
 from turnout.cli.route import index_settings, prompts, route
 from turnout.config import load_settings, process_environ
 from turnout.errors import ConfigError
@@ -72,6 +73,15 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     route_command.add_argument(
         "--json", action="store_true", help="print each decision as a JSON line"
     )
+
+    models = commands.add_parser(
+        "models", help="list the models.dev catalog's providers, or one provider's models"
+    )
+    models.add_argument("--provider", help="a models.dev provider id, e.g. openai, google")
+    models.add_argument(
+        "--catalog", type=Path, help="a models.dev SQLite file (default: the shipped snapshot)"
+    )
+    models.add_argument("--json", action="store_true", help="print each row as a JSON line")
 
     key = commands.add_parser("key", help="API key helpers")
     key_commands = key.add_subparsers(dest="key_command", required=True)
@@ -154,6 +164,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
             settings = load_settings(args.config, environ)
         lines = prompts(args.text, args.file)
         return anyio.run(route, settings, lines, args.json, sys.stdout)
+    elif args.command == "models":
+        return list_catalog(args.catalog, args.provider, as_json=args.json, out=sys.stdout)
     elif args.command == "key":
         return _hash_key()
     elif args.command == "index":

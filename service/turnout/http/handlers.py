@@ -9,7 +9,7 @@ on `turnout.http.surface`; `ROUTE_HANDLERS` lists every endpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
@@ -23,6 +23,9 @@ from turnout.http.responses import create_response, delete_response, get_respons
 from turnout.metrics import CONTENT_TYPE
 from turnout.routing.reload import reload_build
 from turnout.wire.feedback import decode_feedback
+
+if TYPE_CHECKING:
+    from turnout.config import ModelSettings
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -93,10 +96,7 @@ async def list_models(
                 target.provider.name,
                 "model",
                 available=target.provider.available,
-                context_window=target.model.context_window,
-                capabilities=sorted(target.model.capabilities),
-                input_per_mtok=target.model.input_per_mtok,
-                output_per_mtok=target.model.output_per_mtok,
+                **_metadata(target.model),
             )
             for target in components.catalog.targets.values()
         ),
@@ -116,6 +116,14 @@ def _model(
         "available": available,
         **extra,
     }
+
+
+def _metadata(model: ModelSettings) -> dict[str, Any]:
+    """A model's prices, limits, capabilities and status, and each one's source."""
+    fields = msgspec.structs.asdict(model)
+    del fields["id"], fields["catalog_id"]
+    fields["capabilities"] = sorted(model.capabilities)
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 @get("/healthz")

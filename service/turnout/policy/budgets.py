@@ -15,10 +15,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final, Protocol
 
-import msgspec
-
 from turnout.errors import BudgetSpent
-from turnout.policy.scoring import MTOK, estimated_cost
+from turnout.policy.pricing import answer_tokens, cost
+from turnout.policy.scoring import estimated_cost
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,35 +35,10 @@ KEY_PREFIX: Final = "turnout:spend:"
 DAY_S: Final = 86_400
 
 
-class _Usage(msgspec.Struct):
-    """Chat Completions' counts, or the Responses and Messages APIs' (native answers)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class _Answer(msgspec.Struct):
-    usage: _Usage | None = None
-
-
-_ANSWER: Final = msgspec.json.Decoder(_Answer)
-
-
 def answer_cost(target: Target, body: bytes | None, inp: RoutingInput) -> float:
     """The price of one answer: from its ``usage`` when it has one, else the estimate."""
-    if body is not None:
-        try:
-            usage = _ANSWER.decode(body).usage
-        except msgspec.MsgspecError:
-            usage = None
-        if usage is not None:
-            model = target.model
-            prompt = usage.prompt_tokens or usage.input_tokens
-            completion = usage.completion_tokens or usage.output_tokens
-            return (prompt * model.input_per_mtok + completion * model.output_per_mtok) / MTOK
-    return estimated_cost(target, inp)
+    tokens = None if body is None else answer_tokens(body)
+    return estimated_cost(target, inp) if tokens is None else cost(target.model, tokens)
 
 
 class SpendStore(Protocol):

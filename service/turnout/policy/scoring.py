@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from turnout.policy.pricing import Tokens, cost
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
 
 OUTPUT_GUESS: Final = 500  # tokens, when a request sets no max_tokens
 ALPHA: Final = 0.2  # EWMA weight of the newest observation
-MTOK: Final = 1_000_000
 
 
 @dataclass(slots=True)
@@ -65,9 +66,7 @@ class TargetStats:
 
 def estimated_cost(target: Target, inp: RoutingInput) -> float:
     """The request's price at ``target`` in dollars, from the router's token estimate."""
-    model = target.model
-    output = inp.output_limit or OUTPUT_GUESS
-    return (inp.token_estimate * model.input_per_mtok + output * model.output_per_mtok) / MTOK
+    return cost(target.model, Tokens(inp.token_estimate, inp.output_limit or OUTPUT_GUESS))
 
 
 def order(
