@@ -9,9 +9,9 @@ any one tenant's: change ``MIX`` to your own.
 
 Each prompt is routed by the default config (rules, then the default taxonomy's index); the
 route's first model is charged at its prices (the models.dev catalog's) for the router's
-prompt-token estimate and an assumed output length per route (``OUTPUT_TOKENS``). Compared with sending everything to the
-priciest model the routes use (``openai/gpt-5.5``) and to the cheapest
-(``groq/llama-3.1-8b-instant``).
+prompt-token estimate and an assumed output length per route (``OUTPUT_TOKENS``). Compared
+with sending everything to the priciest model the routes use (``openai/gpt-5.5``) and to the
+cheapest (``groq/llama-3.1-8b-instant``).
 
     .venv/bin/python -m benchmarks.cost [--quick]
 """
