@@ -142,8 +142,9 @@ def serve(
 
 
 @contextlib.contextmanager
-def serve_router(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``turnout serve`` of ``config`` on ``port``; yields its process once it answers.
+def serve_router(config: Path, port: int, *, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+    """``turnout serve`` of ``config`` on ``port`` (``workers`` processes); yields its process
+    once it answers.
 
     Its environment holds only where the data directory is: no provider keys.
     """
@@ -151,8 +152,9 @@ def serve_router(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     home = {
         key: environ[key] for key in ("HOME", "TURNOUT_HOME", "XDG_DATA_HOME") if key in environ
     }
+    argv = ["-m", "turnout", "serve", "--config", str(config), "--port", str(port)]
     with serve(
-        ["-m", "turnout", "serve", "--config", str(config), "--port", str(port)],
+        [*argv, "--workers", str(workers)],
         f"http://127.0.0.1:{port}/healthz",
         env=home,
         startup_s=120,

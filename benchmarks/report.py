@@ -433,6 +433,29 @@ def _surfaces(_: Path) -> list[str]:
     ]
 
 
+def _workers(_: Path) -> list[str]:
+    rows = latest("workers", lambda r: (r.get("kind"), r.get("workers"), r.get("concurrency")))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.workers`."]
+    single = {r["kind"]: r["requests_per_s"] for r in rows if r["workers"] == 1}
+    return [
+        "`turnout serve --workers N` in front of a simulated upstream, with the load generator"
+        " and the upstream on the same cores; `pinned` names the model (the proxy alone),"
+        " `semantic` routes every request through the encoder (decision cache off)."
+        f" {_where(rows[-1])}.",
+        "",
+        "| kind | workers | callers | requests/s | vs 1 worker | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['kind']} | {r['workers']} | {r['concurrency']} | {r['requests_per_s']:.0f}"
+            f" | {r['requests_per_s'] / single[r['kind']]:.2f}x"
+            f" | {r['latency']['p50_ms']:.2f} | {r['latency']['p99_ms']:.2f} | {r['errors']} |"
+            for r in rows
+            if r["kind"] in single
+        ),
+    ]
+
+
 def _soak(out: Path) -> list[str]:
     path = RESULTS / "soak.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -739,6 +762,7 @@ SECTIONS: Final = (
     ("Speculative dispatch", _speculation),
     ("Proxy overhead against concurrency", _proxy),
     ("Proxy overhead per API surface", _surfaces),
+    ("Worker processes", _workers),
     ("Soak: minutes at a fixed rate", _soak),
     ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),

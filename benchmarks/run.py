@@ -33,6 +33,7 @@ FULL: Final = (
     ("decision", (), 600),
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
+    ("workers", (), 300),
     ("soak", (), 900),
     ("hostile", (), 300),
     ("knn", (), 900),
@@ -49,7 +50,7 @@ QUICK: Final = (
     ("speculation", (), 60),
 )
 SELF_CONTAINED: Final = frozenset(
-    {"taxonomy", "speculation", "proxy_overhead", "surfaces", "soak", "hostile"}
+    {"taxonomy", "speculation", "proxy_overhead", "surfaces", "workers", "soak", "hostile"}
 )
 
 

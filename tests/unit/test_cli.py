@@ -7,13 +7,12 @@ import io
 from typing import TYPE_CHECKING
 
 import msgspec
+import pytest
 
 from turnout.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
 
 def test_route_one_prompt_with_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,3 +103,11 @@ def test_serve_refuses_an_index_of_routes_the_config_lacks(
     error = capsys.readouterr().err
     assert "are not configured routes" in error
     assert len(error.splitlines()) == 1
+
+
+def test_serve_refuses_a_number_of_workers_under_one(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--workers", bad])
+        assert exited.value.code == 2
+        assert "not a number of workers" in capsys.readouterr().err

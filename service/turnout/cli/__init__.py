@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-import uvicorn
 
-from turnout.app import create_app
 from turnout.caller import key_hash
 from turnout.cli.models import list_catalog
 from turnout.cli.route import index_settings, prompts, route
+from turnout.cli.serve import default_workers, serve
 from turnout.config import load_settings, process_environ
 from turnout.errors import ConfigError
 from turnout.home import data_home
-from turnout.http.protocol import bounded_protocol
 from turnout.routing.index import check_build
 
 if TYPE_CHECKING:
@@ -47,6 +45,12 @@ def _parser(home: Home) -> argparse.ArgumentParser:
     serve_command.add_argument("--config", type=Path, help="YAML config (default: the shipped one)")
     serve_command.add_argument("--host", help="bind address (default: from the config)")
     serve_command.add_argument("--port", type=int, help="port (default: from the config)")
+    serve_command.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes serving the port (default: the cores with state.backend redis, else 1: "
+        "in-process state is each worker's own)",
+    )
 
     setup_command = commands.add_parser(
         "setup",
@@ -152,7 +156,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
         if args.config is None:
             _fill_home(settings, home)
         check_build(settings)
-        serve(settings, host=args.host, port=args.port)
+        workers = args.workers or default_workers(settings)
+        serve(settings, host=args.host, port=args.port, workers=workers)
     elif args.command == "setup":
         from turnout.cli.index import setup  # noqa: PLC0415 - serving never loads the trainers
 
@@ -208,6 +213,13 @@ def _hash_key() -> int:
     return 0
 
 
+def _workers(text: str) -> int:
+    """A number of worker processes from the command line: 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a number of workers (1 or more): {text!r}")
+    return int(text)
+
+
 def _percentile(text: str) -> float:
     """A threshold percentile from the command line: a number from 0 to 50."""
     try:
@@ -217,18 +229,3 @@ def _percentile(text: str) -> float:
     if not 0 <= value <= 50:  # a threshold above the median is hardly a threshold
         raise argparse.ArgumentTypeError(f"not a percentile from 0 to 50: {text!r}")
     return value
-
-
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve ``settings`` with uvicorn (uvloop, httptools, turnout's bounds) until interrupted."""
-    server = settings.server
-    uvicorn.run(
-        create_app(settings),
-        host=host or server.host,
-        port=server.port if port is None else port,
-        loop="uvloop",
-        http=bounded_protocol(server),
-        timeout_keep_alive=server.idle_timeout_s,
-        access_log=server.access_log,
-        log_level="info",
-    )

@@ -8,6 +8,7 @@ on `turnout.http.surface`; `ROUTE_HANDLERS` lists every endpoint.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -140,6 +141,7 @@ async def readyz(components: ComponentsDependency) -> Response[bytes]:
         "status": "ready",
         "state": {"backend": components.state.backend, "reachable": state_ok},
         "providers_available": sum(p.available for p in components.settings.providers),
+        "pid": os.getpid(),  # which worker answered (`turnout serve --workers`)
     }
     return Response(_ENCODER.encode(body), media_type=MediaType.JSON)
 
