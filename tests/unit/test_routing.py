@@ -195,6 +195,40 @@ async def test_selector_filters_by_capability_and_availability(settings: Setting
         available(selector.candidates(sealed, text, CALLER).targets)
 
 
+@pytest.mark.anyio
+async def test_selector_skips_models_whose_output_limit_is_under_max_tokens() -> None:
+    settings = parse_settings(
+        b"""
+providers:
+  - name: p
+    base_url: http://127.0.0.1:9/v1
+    models:
+      - {id: short, input_per_mtok: 1, output_per_mtok: 1, context_window: 90000,
+         max_output_tokens: 4096}
+      - {id: long, input_per_mtok: 1, output_per_mtok: 1, context_window: 90000}
+routes: [{name: general, targets: [p/short, p/long]}, {name: brief, targets: [p/short]}]
+default_route: general
+""",
+        {},
+    )
+    catalog = Catalog(settings)
+    selector = Selector(catalog, settings, TargetStats())
+    pipeline = Pipeline(catalog, [], settings.default_route)
+
+    def asking(max_tokens: int) -> RoutingInput:
+        body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens}
+        return analyze(decode_chat(msgspec.json.encode(body))[1], CALLER)
+
+    general = await pipeline.decide("general", asking(4096))
+    ids = [t.id for t in selector.candidates(general, asking(4096), CALLER).targets]
+    assert ids == ["p/short", "p/long"]
+    ids = [t.id for t in selector.candidates(general, asking(8192), CALLER).targets]
+    assert ids == ["p/long"]
+    brief = await pipeline.decide("brief", asking(8192))
+    with pytest.raises(NoCapableModel, match="output limit"):
+        selector.candidates(brief, asking(8192), CALLER)
+
+
 def test_priority_and_and_or_not_conditions() -> None:
     tier = RuleTier(
         [

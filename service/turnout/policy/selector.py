@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 def fits(target: Target, inp: RoutingInput) -> bool:
     """Whether ``target`` can take the request at all."""
     model = target.model
+    most = model.max_output_tokens
     return (
         inp.tokens <= model.context_window
+        and (most is None or inp.output_limit is None or inp.output_limit <= most)
         and (not inp.has_images or "vision" in model.capabilities)
         and (not inp.needs_tools or "tools" in model.capabilities)
         and (not inp.needs_json or "json" in model.capabilities)
@@ -93,7 +95,7 @@ class Selector:
         if not targets:
             raise NoCapableModel(
                 f"no model of route '{route}' can take this request "
-                "(vision, tools, JSON mode or context window)"
+                "(vision, tools, JSON mode, context window or output limit)"
             )
         ordered = order(targets, inp, self._policies[route], self._stats)
         preferred = self._languages.get((route, inp.language or ""))
