@@ -1,7 +1,9 @@
 """A simulated upstream with no added latency, served alone in its process.
 
 ``--faults huge,gzip,endless,401`` makes it commit those faults in turn, one a request
-(`turnout.demo.faults`; a number is that status), for the hostile-input benchmark.
+(`turnout.demo.faults`; a number is that status), for the hostile-input benchmark. It also
+takes OTLP/HTTP trace exports at ``POST /v1/traces`` (read, then answered with an empty
+``ExportTraceServiceResponse``), so a traced router has a collector to send to.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from turnout.demo.faults import FAULTS
 from turnout.demo.upstream import Behaviour, SimulatedUpstream
 
 if TYPE_CHECKING:
-    from turnout.demo.upstream import Kind
+    from turnout.demo.upstream import Kind, Receive, Scope, Send
 
 FAULT_BYTES = 64 * 1024 * 1024
 
@@ -28,6 +30,23 @@ def _fault(name: str) -> Behaviour:
     return Behaviour(cast("Kind", name), size=FAULT_BYTES, chunk_delay_s=0.01)
 
 
+class _WithCollector:
+    """The simulated upstream, and an OTLP/HTTP traces endpoint that drops what it gets."""
+
+    def __init__(self, upstream: SimulatedUpstream) -> None:
+        self._upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/traces":
+            await self._upstream(scope, receive, send)
+            return
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"application/x-protobuf"), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -35,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     faults = tuple(_fault(name) for name in args.faults.split(",") if name)
     uvicorn.run(
-        SimulatedUpstream("bench", record=False, faults=faults),
+        _WithCollector(SimulatedUpstream("bench", record=False, faults=faults)),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.common import ROOT, emit, free_port, machine, serve
-from benchmarks.proxy_overhead import CONFIG, measure
+from benchmarks.proxy_overhead import CONFIG, Plan, measure
 
 LITELLM: Final = ROOT / ".peers" / "litellm" / "bin" / "litellm"
 LITELLM_CONFIG: Final = """
@@ -69,7 +69,7 @@ def main() -> None:
             f"http://127.0.0.1:{router}/healthz",
             env={},
         ):
-            measured = asyncio.run(measure(upstream, router, rounds=rounds, duration_s=duration))
+            measured = asyncio.run(measure(upstream, router, Plan(rounds, duration)))
             rows += [{"proxy": "turnout", **row} for row in measured]
         if not LITELLM.exists():
             rows.append(
@@ -88,9 +88,7 @@ def main() -> None:
                     executable=str(LITELLM),
                     startup_s=120,
                 ):
-                    measured = asyncio.run(
-                        measure(upstream, peer, rounds=rounds, duration_s=duration)
-                    )
+                    measured = asyncio.run(measure(upstream, peer, Plan(rounds, duration)))
                     version = litellm_version()
                     rows += [{"proxy": "litellm", "version": version, **row} for row in measured]
             except RuntimeError as exc:

@@ -105,15 +105,19 @@ def _row(mode: str, concurrency: int, direct: Samples, routed: Samples) -> dict[
     }
 
 
-async def measure(
-    upstream: int,
-    router: int,
-    *,
-    rounds: int,
-    duration_s: float,
-    levels: tuple[int, ...] = (32,),
-) -> list[dict[str, Any]]:
-    """Concurrency 1 (alternating blocks), then each of ``levels``; JSON, then streaming."""
+@dataclass(frozen=True)
+class Plan:
+    """``rounds`` blocks of 25 requests per side at concurrency 1, then ``duration_s`` per side
+    at each of ``levels``, in ``blocks`` alternations."""
+
+    rounds: int
+    duration_s: float
+    levels: tuple[int, ...] = (32,)
+    blocks: int = 2
+
+
+async def measure(upstream: int, router: int, plan: Plan) -> list[dict[str, Any]]:
+    """Concurrency 1 (alternating blocks), then each level of ``plan``; JSON, then streaming."""
     rows = []
     for mode, stream in (("json", False), ("stream", True)):
         body = _body(stream=stream)
@@ -122,10 +126,11 @@ async def measure(
         await run_load(upstream, direct, concurrency=4, duration_s=0.5)
         await run_load(router, routed, concurrency=4, duration_s=0.5)
         pair, ports = (direct, routed), (upstream, router)
-        single = await _alternate(pair, ports, Phase(rounds, 1, 60.0, limit=25))
+        single = await _alternate(pair, ports, Phase(plan.rounds, 1, 60.0, limit=25))
         rows.append(_row(mode, 1, *single))
-        for concurrency in levels:
-            loaded = await _alternate(pair, ports, Phase(2, concurrency, duration_s / 2))
+        for concurrency in plan.levels:
+            phase = Phase(plan.blocks, concurrency, plan.duration_s / plan.blocks)
+            loaded = await _alternate(pair, ports, phase)
             rows.append(_row(mode, concurrency, *loaded))
     return rows
 
@@ -156,9 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     rounds, duration = (4, 1.0) if args.quick else (args.rounds, args.duration)
     with router_over_fake_upstream(CONFIG) as (upstream, router):
-        rows = asyncio.run(
-            measure(upstream, router, rounds=rounds, duration_s=duration, levels=LEVELS)
-        )
+        rows = asyncio.run(measure(upstream, router, Plan(rounds, duration, LEVELS)))
     meta = machine()
     for row in rows:
         row.update(meta)

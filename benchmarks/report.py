@@ -433,6 +433,41 @@ def _surfaces(_: Path) -> list[str]:
     ]
 
 
+def _tracing(_: Path) -> list[str]:
+    rows = latest(
+        "tracing",
+        lambda r: (r.get("traced"), r.get("sample_ratio"), r.get("mode"), r.get("concurrency")),
+    )
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.tracing`."]
+    sdk = latest("tracing_sdk", lambda r: r.get("sample_ratio"))
+    return [
+        "The same router with OpenTelemetry tracing off and on (OTLP/HTTP in batches to a local"
+        " collector), in alternating blocks; added = on minus off, per percentile. `untraced` is"
+        " both routers without tracing (`--same`): the method's own noise; one run each."
+        f" {_where(rows[-1])}.",
+        "",
+        "| sample ratio | mode | callers | off p50 ms | on p50 ms | added p50 ms | added p99 ms "
+        "| on requests/s | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['sample_ratio'] if r['traced'] else 'untraced'} | {r['mode']}"
+            f" | {r['concurrency']}"
+            f" | {r['direct_p50_ms']:.3f} | {r['routed_p50_ms']:.3f} | {r['added_p50_ms']:.3f}"
+            f" | {r['added_p99_ms']:.3f} | {r['routed_rps']:.0f} | {r['errors']} |"
+            for r in sorted(rows, key=lambda r: (not r["traced"], -r["sample_ratio"]))
+            if "traced" in r
+        ),
+        "",
+        "The SDK's CPU per request, in one process: its three spans (SERVER, a tier, CLIENT with"
+        " the `traceparent` it injects), and encoding them for OTLP (the batch exporter's work).",
+        "",
+        "| sample ratio | spans µs | encode µs |",
+        "|---:|---:|---:|",
+        *(f"| {r['sample_ratio']:g} | {r['spans_us']:.1f} | {r['encode_us']:.1f} |" for r in sdk),
+    ]
+
+
 def _workers(_: Path) -> list[str]:
     rows = latest("workers", lambda r: (r.get("kind"), r.get("workers"), r.get("concurrency")))
     if not rows:
@@ -763,6 +798,7 @@ SECTIONS: Final = (
     ("Proxy overhead against concurrency", _proxy),
     ("Proxy overhead per API surface", _surfaces),
     ("Worker processes", _workers),
+    ("Tracing overhead", _tracing),
     ("Soak: minutes at a fixed rate", _soak),
     ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),

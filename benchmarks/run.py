@@ -34,6 +34,7 @@ FULL: Final = (
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
     ("workers", (), 300),
+    ("tracing", (), 600),
     ("soak", (), 900),
     ("hostile", (), 300),
     ("knn", (), 900),
@@ -50,7 +51,16 @@ QUICK: Final = (
     ("speculation", (), 60),
 )
 SELF_CONTAINED: Final = frozenset(
-    {"taxonomy", "speculation", "proxy_overhead", "surfaces", "workers", "soak", "hostile"}
+    {
+        "taxonomy",
+        "speculation",
+        "proxy_overhead",
+        "surfaces",
+        "workers",
+        "tracing",
+        "soak",
+        "hostile",
+    }
 )
 
 

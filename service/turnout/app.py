@@ -48,9 +48,12 @@ from turnout.routing.reload import watch_index
 from turnout.routing.rules import RuleTier
 from turnout.routing.semantic import SemanticTier, open_semantic
 from turnout.state import open_state
+from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from turnout.config import Settings
 
@@ -90,8 +93,11 @@ def report_unavailable(settings: Settings) -> None:
             )
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Build the ASGI app for ``settings``. Nothing is opened until the app starts."""
+def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> Litestar:
+    """Build the ASGI app for ``settings``. Nothing is opened until the app starts.
+
+    ``span_exporter``: where trace spans go instead of ``tracing.endpoint`` (tests).
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -100,6 +106,8 @@ def create_app(settings: Settings) -> Litestar:
             stack.push_async_callback(state.aclose)
             await state.ping()  # opens a first connection, or logs that Redis is out
             metrics = Metrics()
+            tracing = Tracing(settings.tracing, span_exporter)
+            stack.callback(tracing.shutdown)
             semantic = await open_semantic(settings, metrics, state)
             if semantic is not None and semantic.shared is not None:
                 background.start_soon(semantic.shared.run)
@@ -115,7 +123,7 @@ def create_app(settings: Settings) -> Litestar:
                 )
             clients: dict[str, UpstreamClient] = {}
             for provider in settings.providers:
-                client = UpstreamClient(provider, HttpAdapter(provider), settings.gateway)
+                client = UpstreamClient(provider, HttpAdapter(provider), settings.gateway, tracing)
                 stack.push_async_callback(client.aclose)
                 clients[provider.name] = client
             catalog = Catalog(settings)
@@ -123,7 +131,9 @@ def create_app(settings: Settings) -> Litestar:
             breakers = open_breakers(state, gateway.breaker) if gateway.breaker.enabled else None
             stats = TargetStats()
             client_limits, provider_limits = open_limits(state, settings)
-            sender = Gateway(clients, metrics, gateway, breakers, stats, limits=provider_limits)
+            sender = Gateway(
+                clients, metrics, gateway, breakers, stats, limits=provider_limits, tracing=tracing
+            )
             admission = Admission(
                 limits=client_limits,
                 bandit=open_bandit(state, settings),
@@ -134,13 +144,16 @@ def create_app(settings: Settings) -> Litestar:
             app.state.components = Components(
                 settings=settings,
                 catalog=catalog,
-                flow=Flow(router, admission, Cascade(settings, catalog, sender, metrics), metrics),
+                flow=Flow(
+                    router, admission, Cascade(settings, catalog, sender, metrics), metrics, tracing
+                ),
                 metrics=metrics,
                 state=state,
                 clients=Clients(settings),
                 admission=admission,
                 semantic=semantic,
                 responses=open_responses(state, settings.responses),
+                tracing=tracing,
             )
             report_unavailable(settings)
             yield

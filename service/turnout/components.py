@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from turnout.policy.admission import Admission
     from turnout.routing.semantic import SemanticTier
     from turnout.state.protocol import State
+    from turnout.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +31,4 @@ class Components:
     admission: Admission
     semantic: SemanticTier | None
     responses: Responses
+    tracing: Tracing

@@ -8,6 +8,7 @@ that caused it, e.g. ``routes[2].targets[0]: unknown provider 'opena'``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -450,6 +451,19 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     """Where a prompt goes when its best route scores under that route's threshold."""
 
 
+class TracingSettings(_Settings, frozen=True, kw_only=True):
+    """OpenTelemetry traces (`turnout.tracing`), off by default; needs the ``otel`` extra."""
+
+    enabled: bool = False
+    endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://")] = (
+        "http://127.0.0.1:4318/v1/traces"
+    )
+    """An OTLP/HTTP collector's traces URL."""
+    service_name: Annotated[str, msgspec.Meta(min_length=1)] = "turnout"
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    """Of the traces that start here; a client's ``traceparent`` decides for its own."""
+
+
 class CatalogSettings(_Settings, frozen=True, kw_only=True):
     """The models.dev database that models inherit from (`turnout.modelsdev`)."""
 
@@ -469,6 +483,7 @@ class Settings(_Settings, frozen=True, kw_only=True):
     responses: ResponsesSettings = ResponsesSettings()
     routing: RoutingSettings = RoutingSettings()
     catalog: CatalogSettings = CatalogSettings()
+    tracing: TracingSettings = TracingSettings()
     providers: tuple[ProviderSettings, ...]
     routes: tuple[RouteSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
@@ -582,6 +597,8 @@ def _check(settings: Settings) -> list[str]:
         problems.append("auth.required: no clients are configured, so no request could pass")
     if not settings.providers:
         problems.append("providers: at least one provider is needed")
+    if settings.tracing.enabled and importlib.util.find_spec("opentelemetry.sdk") is None:
+        problems.append("tracing.enabled: needs the OpenTelemetry SDK: pip install 'turnout[otel]'")
     return problems
 
 

@@ -49,6 +49,11 @@ class ServiceError(Exception):
         """Extra response headers this error carries (e.g. ``Retry-After``)."""
         return {}
 
+    @property
+    def counted_status(self) -> int:
+        """The status metrics and traces count a failed request under (an upstream's, or own)."""
+        return getattr(self, "upstream_status", None) or self.status
+
 
 class RequestError(ServiceError):
     """The client's request cannot be served as sent."""

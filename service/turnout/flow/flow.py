@@ -29,6 +29,7 @@ import anyio
 from turnout.errors import ServiceError
 from turnout.flow.router import Pin, Routed
 from turnout.policy.admission import Settlement
+from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
     from turnout.caller import Caller
@@ -80,12 +81,18 @@ class Flow:
     """Decide, admit, send and settle one request; the same for every API surface."""
 
     def __init__(
-        self, router: Router, admission: Admission, cascade: Cascade, metrics: Metrics
+        self,
+        router: Router,
+        admission: Admission,
+        cascade: Cascade,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self.router = router
         self._admission = admission
         self._cascade = cascade
         self._metrics = metrics
+        self._tracing = tracing or Tracing()
 
     async def answer(self, request: Request, exchange: Exchange) -> Answered:
         """Decide where ``request`` goes and send it there, speculatively when the config allows.
@@ -99,10 +106,12 @@ class Flow:
         read = self.router.read(request, exchange.caller, await self._pin(request, exchange))
         if isinstance(read, Routed):
             exchange.routed = read
+            self._tracing.decided(read)
             return await self._send(read, exchange)
         guess = self.router.guess(read)
         if guess is None:
             exchange.routed = await self.router.finish(read)
+            self._tracing.decided(exchange.routed)
             return await self._send(exchange.routed, exchange)
         await self._admission.check_limits(exchange.caller, read.inp)
         return await self._speculate(read, guess, exchange)
@@ -168,6 +177,7 @@ class Flow:
             group.start_soon(self._run_guess, call, exchange)
             try:
                 decided = await self.router.finish(read)
+                self._tracing.decided(decided)
             except ServiceError as exc:  # raised after the group, so that it is not grouped
                 decided = exc
             agreed = isinstance(decided, Routed) and decided.decision.route == guess.decision.route

@@ -26,6 +26,7 @@ from turnout.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -97,8 +98,10 @@ class Gateway:
         *,
         limits: ProviderLimits | None = None,
         random: Callable[[], float] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._clients = clients
+        self._tracing = tracing or Tracing()
         self._metrics = metrics
         self._total_timeout_s = settings.total_timeout_s
         self._retry = settings.retry
@@ -175,7 +178,8 @@ class Gateway:
                     continue
             started = perf_counter()
             try:
-                opened = await self._attempt(target, call)
+                with self._tracing.attempt(target, stream=call.stream):
+                    opened = await self._attempt(target, call)
             except (UpstreamTimeout, UpstreamUnavailable) as exc:
                 await self._outcome(target, ok=False, started=None)
                 attempts.append(_record(target, exc, started))

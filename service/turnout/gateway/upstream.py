@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 
 from turnout.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -126,9 +127,15 @@ class UpstreamClient:
     """
 
     def __init__(
-        self, settings: ProviderSettings, adapter: ProviderAdapter, gateway: GatewaySettings
+        self,
+        settings: ProviderSettings,
+        adapter: ProviderAdapter,
+        gateway: GatewaySettings,
+        tracing: Tracing | None = None,
     ) -> None:
+        """``tracing``: whose current span each request's ``traceparent`` names."""
         timeouts = settings.timeouts
+        self._tracing = tracing or Tracing()
         self.name = settings.name
         self._adapter = adapter
         self._gateway = gateway
@@ -159,6 +166,7 @@ class UpstreamClient:
         """
         target = f"{self.name}/{model}"
         prepared = self._adapter.prepare(request, model, request_id)
+        self._tracing.inject(prepared.headers)
         with map_client_errors(target):
             response = await self._session.post(
                 prepared.url, data=prepared.body, headers=prepared.headers, allow_redirects=False

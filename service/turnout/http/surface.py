@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextlib import nullcontext
 from time import perf_counter
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -196,18 +197,21 @@ async def serve(
     components: Components = scope["app"].state.components
     started = perf_counter()
     turn = surface(components)
-    found = await _answer(components, turn, scope, receive, started)
-    if found is None:
-        return
-    answered, exchange = found
-    try:
-        await _respond(
-            send, receive, turn, answered, _counter(components.metrics, answered, started)
-        )
-    finally:
-        with anyio.CancelScope(shield=True):  # the answer was given: record it, client or not
-            await components.flow.settle(answered, exchange, turn.calls())
-            await turn.finish(answered, exchange.caller)
+    tracing = components.tracing
+    with tracing.request(scope["headers"]):
+        found = await _answer(components, turn, scope, receive, started)
+        if found is None:
+            return
+        answered, exchange = found
+        tracing.answered(answered)
+        try:
+            counter = _counter(components.metrics, answered, started)
+            with tracing.stream() if answered.sent.answer.body is None else nullcontext():
+                await _respond(send, receive, turn, answered, counter)
+        finally:
+            with anyio.CancelScope(shield=True):  # the answer was given: record it, client or not
+                await components.flow.settle(answered, exchange, turn.calls())
+                await turn.finish(answered, exchange.caller)
 
 
 async def _answer(
@@ -233,8 +237,7 @@ async def _answer(
         routed = None if exchange is None else exchange.routed
         if routed is not None:
             keep_headers(scope, _decision_headers(routed))
-        status = getattr(exc, "upstream_status", None) or exc.status
-        _count_unanswered(components.metrics, exchange, status, started)
+        _count_unanswered(components.metrics, exchange, exc.counted_status, started)
         raise
     return answered, exchange
 
