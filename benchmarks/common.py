@@ -168,18 +168,22 @@ def router_over_fake_upstream(config: str) -> Iterator[tuple[int, int]]:
 
     ``config`` is formatted with the upstream's ``port``; yields (upstream port, router port).
     """
-    upstream, router = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as folder:
+    router = free_port()
+    with tempfile.TemporaryDirectory() as folder, fake_upstream() as upstream:
         path = Path(folder) / "bench.yaml"
         path.write_text(config.format(port=upstream))
-        with (
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            ),
-            serve_router(path, router),
-        ):
+        with serve_router(path, router):
             yield upstream, router
+
+
+@contextlib.contextmanager
+def fake_upstream() -> Iterator[int]:
+    """`benchmarks.fake_upstream` in its process (an OTLP collector too); yields its port."""
+    port = free_port()
+    with serve(
+        ["-m", "benchmarks.fake_upstream", "--port", str(port)], f"http://127.0.0.1:{port}/"
+    ):
+        yield port
 
 
 def emit(name: str, rows: list[dict[str, Any]]) -> Path:

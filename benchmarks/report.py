@@ -433,6 +433,33 @@ def _surfaces(_: Path) -> list[str]:
     ]
 
 
+def _failover(_: Path) -> list[str]:
+    rows = latest("failover", lambda r: (r.get("topology"), r.get("server")))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.failover`."]
+
+    def cell(window: Row) -> str:
+        return (
+            f"{window['requests']} / {window['failed']} | {window['p50_ms']:.1f} /"
+            f" {window['p99_ms']:.1f} / {window['max_ms']:.0f}"
+        )
+
+    return [
+        "Two replicas share breakers and limits through Redis (`timeout_ms: 250`) under 6"
+        " threads of requests; the primary holding the breaker is killed (SIGKILL) after 2 s."
+        " Windows: before the kill; from it to 2 s after the promotion; after that. Each cell:"
+        f" requests / failed | p50 / p99 / max ms. {_where(rows[-1]['machine'])}.",
+        "",
+        "| topology | server | promoted after s | before | | failover | | after | |",
+        "|---|---|---:|---:|---|---:|---|---:|---|",
+        *(
+            f"| {r['topology']} | {r['server']} | {r['promotion_s']:.2f}"
+            f" | {cell(r['before'])} | {cell(r['failover'])} | {cell(r['after'])} |"
+            for r in rows
+        ),
+    ]
+
+
 def _tracing(_: Path) -> list[str]:
     rows = latest(
         "tracing",
@@ -799,6 +826,7 @@ SECTIONS: Final = (
     ("Proxy overhead per API surface", _surfaces),
     ("Worker processes", _workers),
     ("Tracing overhead", _tracing),
+    ("Redis failover under load", _failover),
     ("Soak: minutes at a fixed rate", _soak),
     ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),

@@ -35,6 +35,7 @@ FULL: Final = (
     ("surfaces", (), 600),
     ("workers", (), 300),
     ("tracing", (), 600),
+    ("failover", (), 300),
     ("soak", (), 900),
     ("hostile", (), 300),
     ("knn", (), 900),
@@ -58,6 +59,7 @@ SELF_CONTAINED: Final = frozenset(
         "surfaces",
         "workers",
         "tracing",
+        "failover",
         "soak",
         "hostile",
     }

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from benchmarks.common import emit, free_port, machine, serve, serve_router
+from benchmarks.common import emit, fake_upstream, free_port, machine, serve_router
 from benchmarks.proxy_overhead import CONFIG, Plan, measure
 
 TRACED = (
@@ -52,14 +52,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     rounds, duration = (4, 1.0) if args.quick else (args.rounds, args.duration)
-    upstream, plain, traced = free_port(), free_port(), free_port()
+    plain, traced = free_port(), free_port()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            )
-        )
+        upstream = stack.enter_context(fake_upstream())
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for name, text, port in (
             ("plain", CONFIG, plain),

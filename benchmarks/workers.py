@@ -32,10 +32,10 @@ import msgspec
 from benchmarks.common import (
     default_index,
     emit,
+    fake_upstream,
     free_port,
     machine,
     percentiles_ms,
-    serve,
     serve_router,
 )
 from benchmarks.loadgen import post_request, run_load
@@ -110,16 +110,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s per level")
     args = parser.parse_args()
     duration = 3.0 if args.quick else args.duration
-    upstream = free_port()
     routes = "\n".join(f"  - {{name: {route}, targets: [bench/sim]}}" for route in ROUTES)
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            )
-        )
+        upstream = stack.enter_context(fake_upstream())
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         config = folder / "workers.yaml"
         config.write_text(CONFIG.format(index=default_index(), port=upstream, routes=routes))

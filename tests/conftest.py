@@ -93,6 +93,14 @@ default_route: general
 """
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshot",
+        default=None,
+        help="where the dashboard test saves its screenshot (the README's is one)",
+    )
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -90,15 +90,41 @@ class ServerSettings(_Settings, frozen=True, kw_only=True):
     access_log: bool = False
 
 
+Address = Annotated[str, msgspec.Meta(pattern=r"^[^\s:/]+:[0-9]{1,5}$")]
+
+
+class SentinelSettings(_Settings, frozen=True, kw_only=True):
+    """Redis Sentinel: the sentinels to ask, and the name they watch the primary under."""
+
+    service: Annotated[str, msgspec.Meta(min_length=1)]
+    nodes: Annotated[tuple[Address, ...], msgspec.Meta(min_length=1)]
+    """The sentinels, ``host:port``."""
+
+
 class StateSettings(_Settings, frozen=True, kw_only=True):
-    """Shared state: in-process (one replica) or Redis (any number of replicas)."""
+    """Shared state: in-process (one replica) or Redis (any number of replicas).
+
+    Redis is one server (``url``), a Redis Cluster (``cluster``: some of its nodes, the rest
+    are discovered) or a primary that Redis Sentinel fails over (``sentinel``). ``url``'s user,
+    password and database apply to all three. Valkey serves the same way.
+    """
 
     backend: Backend = "memory"
     url: str = "redis://127.0.0.1:6379/0"
+    cluster: tuple[Address, ...] = ()
+    """Redis Cluster nodes to start from, ``host:port``; instead of ``url``'s server."""
+    sentinel: SentinelSettings | None = None
     timeout_ms: Positive = 250.0
     """A Redis call's deadline, after which this replica uses its own state for a second. It
     counts the replica's own event-loop lag: at 50 ms, a burst of 150 requests on 3 replicas of
     a 2-core host timed out and fell back, breaking the global limits' exactness."""
+
+    @property
+    def topology(self) -> Literal["server", "cluster", "sentinel"]:
+        """How Redis is reached: one server, a cluster, or through sentinels."""
+        if self.cluster:
+            return "cluster"
+        return "server" if self.sentinel is None else "sentinel"
 
 
 class TimeoutSettings(_Settings, frozen=True, kw_only=True):
@@ -274,6 +300,15 @@ class AuthSettings(_Settings, frozen=True, kw_only=True):
     private_endpoints: bool = False
     """``GET /v1/models`` then needs a client's key like the API (with ``required``), and
     ``GET /metrics`` the admin key; health and readiness stay open."""
+
+
+class DashboardSettings(_Settings, frozen=True, kw_only=True):
+    """``GET /dashboard`` and the figures it reads (``GET /v1/admin/stats``)."""
+
+    enabled: bool = True
+    open_on_loopback: bool = False
+    """Serve the figures without the admin key to clients on 127.0.0.0/8 or ::1 (a port that
+    only this host reaches, or a tunnel to it); anyone else still needs the admin key."""
 
 
 class VariantSettings(_Settings, frozen=True, kw_only=True):
@@ -492,6 +527,7 @@ class Settings(_Settings, frozen=True, kw_only=True):
     teams: dict[Name, TeamSettings] = {}
     budgets: BudgetSettings = BudgetSettings()
     auth: AuthSettings = AuthSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     default_route: str
 
 
@@ -597,6 +633,11 @@ def _check(settings: Settings) -> list[str]:
         problems.append("auth.required: no clients are configured, so no request could pass")
     if not settings.providers:
         problems.append("providers: at least one provider is needed")
+    state = settings.state
+    if state.cluster and state.sentinel is not None:
+        problems.append("state: cluster and sentinel are two ways to reach Redis: give one")
+    if (state.cluster or state.sentinel is not None) and state.backend != "redis":
+        problems.append("state.backend: cluster and sentinel are Redis's: set backend: redis")
     if settings.tracing.enabled and importlib.util.find_spec("opentelemetry.sdk") is None:
         problems.append("tracing.enabled: needs the OpenTelemetry SDK: pip install 'turnout[otel]'")
     return problems

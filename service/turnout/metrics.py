@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from turnout.catalog import Target
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 DECISION_BUCKETS: Final = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+BREAKER_LEVELS: Final = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class Metrics:
@@ -93,6 +94,21 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._breaker_state = Gauge(
+            "turnout_breaker_state",
+            "Circuit breaker state as this replica last saw it change: 0 closed, 1 half open, "
+            "2 open.",
+            ["provider", "model"],
+            registry=self.registry,
+        )
+        self._cost = Counter(
+            "turnout_cost_usd",
+            "Dollars charged for answers, by configured client (or 'unnamed') and target, at "
+            "the model's prices for the usage the upstream reported (else the estimate).",
+            ["client", "provider", "model"],
+            registry=self.registry,
+        )
+
     def request(self, *, route: str, model: str, tier: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
         self._requests.labels(route, model, tier, str(status)).inc()
@@ -133,6 +149,24 @@ class Metrics:
     def breaker(self, target: Target, state: str) -> None:
         """Count a circuit breaker's transition to ``state``."""
         self._breaker.labels(target.provider.name, target.model.id, state).inc()
+        self._breaker_state.labels(target.provider.name, target.model.id).set(
+            BREAKER_LEVELS.get(state, 0)
+        )
+
+    def cost(self, client: str, target: Target, usd: float) -> None:
+        """Count the dollars one answer cost."""
+        self._cost.labels(client, target.provider.name, target.model.id).inc(usd)
+
+    def snapshot(self) -> dict[str, list[dict[str, object]]]:
+        """Every sample, by name (``_total``, ``_bucket`` and the rest), for JSON readers."""
+        found: dict[str, list[dict[str, object]]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                entry = {"labels": sample.labels, "value": sample.value}
+                found.setdefault(sample.name, []).append(entry)
+        return found
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -43,6 +43,7 @@ async def test_open_state_picks_the_configured_backend(redis_url: str) -> None:
 
 @pytest.mark.anyio
 async def test_unreachable_redis_reports_false_within_its_timeout() -> None:
-    backend = RedisState(f"redis://127.0.0.1:{closed_port()}/0", timeout_s=0.05)
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    backend = RedisState(StateSettings(backend="redis", url=url, timeout_ms=50))
     assert not await backend.ping()
     await backend.aclose()

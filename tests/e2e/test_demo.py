@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
 
+from tests.fakes.process import answers
 from tests.fakes.server import closed_port
 
 
@@ -21,15 +21,7 @@ def test_demo_routes_and_labels_simulated_answers() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        assert answers(f"{url}/healthz", process, seconds=20)
         body = {"model": "auto", "messages": [{"role": "user", "content": "fix my python code"}]}
         models = set()
         for _ in range(8):

@@ -48,16 +48,22 @@ def serving(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_s
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"turnout serve did not start: {log.read_text()}") from None
-                time.sleep(0.02)
+        if not answers(f"{url}/healthz", process, seconds=start_s):
+            raise RuntimeError(f"turnout serve did not start: {log.read_text()}")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def answers(url: str, process: subprocess.Popen[bytes], *, seconds: float) -> bool:
+    """Wait until ``url`` answers HTTP; False when ``process`` exits or ``seconds`` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return True
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)

@@ -197,3 +197,21 @@ def test_the_data_directory_follows_turnout_home_then_xdg(tmp_path: Path) -> Non
     xdg = data_home({"XDG_DATA_HOME": str(tmp_path / "data")})
     assert xdg.root == (tmp_path / "data" / "turnout").resolve()
     assert data_home({}).root.parts[-3:] == (".local", "share", "turnout")
+
+
+def test_redis_topologies_are_checked() -> None:
+    cluster = BASE + "state: {backend: redis, cluster: ['10.0.0.1:7000', '10.0.0.2:7000']}\n"
+    assert parse_settings(cluster.encode(), {}).state.topology == "cluster"
+    sentinel = BASE + "state: {backend: redis, sentinel: {service: s, nodes: ['h:26379']}}\n"
+    assert parse_settings(sentinel.encode(), {}).state.topology == "sentinel"
+    assert parse_settings(BASE.encode(), {}).state.topology == "server"
+    both = (
+        BASE + "state: {backend: redis, cluster: ['h:1'], sentinel: {service: s, nodes: ['h:2']}}\n"
+    )
+    assert "state: cluster and sentinel are two ways to reach Redis" in error_of(both)
+    memory = BASE + "state: {backend: memory, cluster: ['h:1']}\n"
+    assert "state.backend: cluster and sentinel are Redis's" in error_of(memory)
+    assert "state.cluster[0]" in error_of(BASE + "state: {backend: redis, cluster: ['nohost']}\n")
+    assert "state.sentinel.nodes" in error_of(
+        BASE + "state: {backend: redis, sentinel: {service: s, nodes: []}}\n"
+    )

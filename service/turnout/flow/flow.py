@@ -29,6 +29,7 @@ import anyio
 from turnout.errors import ServiceError
 from turnout.flow.router import Pin, Routed
 from turnout.policy.admission import Settlement
+from turnout.policy.budgets import answer_cost
 from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
@@ -125,10 +126,15 @@ class Flow:
         results will come back to the model that made them.
         """
         sent = answered.sent
-        answers = [(sent.answer.target, sent.answer.body)]
-        if sent.replaced is not None:
-            answers.append((sent.replaced.target, sent.replaced.body))
         routed = answered.routed
+        opened = [sent.answer] if sent.replaced is None else [sent.answer, sent.replaced]
+        client = exchange.caller.client
+        name = "unnamed" if client is None else client.name
+        answers = []
+        for one in opened:
+            usd = answer_cost(one.target, one.body, routed.inp)
+            self._metrics.cost(name, one.target, usd)
+            answers.append((one.target, usd))
         settlement = Settlement(
             routed.decision.route,
             answered.admitted.conversation,

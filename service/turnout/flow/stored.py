@@ -18,11 +18,10 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
-
     from turnout.config import ResponsesSettings
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:response:"
 
@@ -106,7 +105,7 @@ class MemoryResponses:
 class RedisResponses:
     """Stored responses in Redis, shared by every replica."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_s: float) -> None:
+    def __init__(self, client: RedisClient, *, ttl_s: float) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
 

@@ -18,6 +18,7 @@ from litestar import MediaType, Request, Response, get, post
 from turnout.config import RESERVED_MODEL
 from turnout.errors import ConfigError, IndexNotReloaded, InvalidRequest
 from turnout.http.chat import chat_completions
+from turnout.http.dashboard import dashboard, stats
 from turnout.http.dependencies import ComponentsDependency
 from turnout.http.messages import count_tokens, create_message
 from turnout.http.responses import create_response, delete_response, get_response
@@ -157,6 +158,8 @@ async def metrics(
 
 
 ROUTE_HANDLERS: Final = [
+    dashboard,
+    stats,
     chat_completions,
     create_response,
     get_response,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from turnout.policy.budgets import answer_cost
 from turnout.policy.selector import available
 from turnout.routing.decision import Tier
 
@@ -47,9 +46,9 @@ class Settlement:
     decision_id: str
     """The request id, by which feedback names the decision."""
     inp: RoutingInput
-    answers: Sequence[tuple[Target, bytes | None]]
-    """Each answer the request is charged for, with its body when it was read; the first is
-    the one the client got (a cascade may have replaced a cheap one)."""
+    answers: Sequence[tuple[Target, float]]
+    """Each answer the request is charged for, with its price in dollars; the first is the one
+    the client got (a cascade may have replaced a cheap one)."""
     calls: tuple[str, ...] = ()
     """The ids of the tool calls in the answer the client got."""
 
@@ -123,5 +122,5 @@ class Admission:
             await self.sessions.remember(settlement.conversation, target)
             await self.sessions.remember_calls(caller.key, settlement.calls, route, target)
         if self.budgets is not None:
-            for answered, body in settlement.answers:
-                await self.budgets.charge(caller, answer_cost(answered, body, settlement.inp))
+            for _, usd in settlement.answers:
+                await self.budgets.charge(caller, usd)

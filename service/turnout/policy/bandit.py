@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Final, Protocol
 from turnout.errors import FeedbackNotFound
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from turnout.caller import Caller
     from turnout.catalog import Target
     from turnout.config import Settings
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 ARMS: Final = "turnout:bandit:"
 DECISIONS: Final = "turnout:decision:"
@@ -85,7 +84,7 @@ class MemoryBandit:
 class RedisBandit:
     """Posteriors in one hash per route; decisions as keys that expire after a day."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
 
     async def posteriors(self, route: str, arms: list[str]) -> list[tuple[float, float]]:
@@ -98,8 +97,9 @@ class RedisBandit:
     async def reward(self, route: str, arm: str, score: float) -> None:
         """See `BanditStore.reward`."""
         async with self._client.pipeline(transaction=True) as pipe:
-            await pipe.hincrbyfloat(ARMS + route, f"{arm}\0a", score)
-            await pipe.hincrbyfloat(ARMS + route, f"{arm}\0b", 1.0 - score)
+            # Commands queue until execute(); awaiting one would reset a cluster pipeline.
+            _ = pipe.hincrbyfloat(ARMS + route, f"{arm}\0a", score)
+            _ = pipe.hincrbyfloat(ARMS + route, f"{arm}\0b", 1.0 - score)
             await pipe.execute()
 
     async def remember(self, decision: str, route: str, arm: str) -> None:

@@ -23,11 +23,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from turnout.config import BreakerSettings
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:breaker:"
 
@@ -156,7 +155,7 @@ return ''
 class RedisBreakers:
     """Breakers in Redis, shared by every replica; each call is one atomic script run."""
 
-    def __init__(self, client: aioredis.Redis, settings: BreakerSettings) -> None:
+    def __init__(self, client: RedisClient, settings: BreakerSettings) -> None:
         self._script = client.register_script(_SCRIPT)
         self._settings = settings
         # A breaker nobody touches for a while is forgotten (closed): long enough to span any

@@ -22,14 +22,13 @@ from turnout.policy.scoring import estimated_cost
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
-
     from turnout.caller import Caller
     from turnout.catalog import Target
     from turnout.config import Settings
     from turnout.routing.analyze import RoutingInput
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:spend:"
 DAY_S: Final = 86_400
@@ -89,19 +88,27 @@ return 1
 class RedisSpend:
     """Spend in Redis: one float per account and day, kept two days."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._charge = client.register_script(_CHARGE)
 
     async def spent(self, accounts: list[str], day: int) -> list[float]:
         """See `SpendStore.spent`."""
-        found = await self._client.mget([f"{KEY_PREFIX}{day}:{a}" for a in accounts])
+        found = await self._client.mget(_keys(accounts, day))
         return [float(value) if value is not None else 0.0 for value in found]
 
     async def charge(self, accounts: list[str], day: int, usd: float) -> None:
         """See `SpendStore.charge`."""
-        keys = [f"{KEY_PREFIX}{day}:{account}" for account in accounts]
-        await self._charge(keys=keys, args=[repr(usd), 2 * DAY_S])
+        await self._charge(keys=_keys(accounts, day), args=[repr(usd), 2 * DAY_S])
+
+
+def _keys(accounts: list[str], day: int) -> list[str]:
+    """The accounts' spend keys of ``day``.
+
+    The day in braces is a Redis Cluster hash tag: a day's keys share one slot, so that one
+    script can charge a client and its team together.
+    """
+    return [f"{KEY_PREFIX}{{{day}}}:{account}" for account in accounts]
 
 
 class Budgets:

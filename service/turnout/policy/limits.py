@@ -27,11 +27,10 @@ from turnout.errors import RateLimited
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
-
     from turnout.config import RateSettings, Settings
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:limit:"
 MINUTE: Final = 60.0
@@ -93,7 +92,7 @@ return ''
 class RedisLimiter:
     """Cells in Redis, shared by every replica, mirrored in this replica's ``local`` cells."""
 
-    def __init__(self, client: aioredis.Redis, local: MemoryLimiter | None = None) -> None:
+    def __init__(self, client: RedisClient, local: MemoryLimiter | None = None) -> None:
         self._script = client.register_script(_SCRIPT)
         self._local = local or MemoryLimiter()
 

@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Final, Protocol
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    import redis.asyncio as aioredis
-
     from turnout.catalog import Target
     from turnout.config import SessionSettings
     from turnout.metrics import Metrics
     from turnout.state.fallback import Replicated
     from turnout.state.protocol import State
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:session:"
 MAX_CALL_ID_CHARS: Final = 128
@@ -80,7 +79,7 @@ class MemorySessions:
 class RedisSessions:
     """Sessions in Redis, shared by every replica."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_s: float) -> None:
+    def __init__(self, client: RedisClient, *, ttl_s: float) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
 

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy.typing as npt
-    import redis.asyncio as aioredis
 
     from turnout.config import CacheSettings
+    from turnout.state.redis import RedisClient
 
 KEY_PREFIX: Final = "turnout:dc:"
 TABLES: Final = 4
@@ -64,7 +64,7 @@ class SharedDecisionCache:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         settings: CacheSettings,
         *,
         dim: int,
@@ -101,8 +101,9 @@ class SharedDecisionCache:
 
         async def read() -> list[list[bytes]] | None:
             async with self._client.pipeline(transaction=False) as pipe:
+                # Commands queue until execute(); awaiting one would reset a cluster pipeline.
                 for key in keys:
-                    await pipe.lrange(key, 0, BUCKET_ENTRIES - 1)
+                    _ = pipe.lrange(key, 0, BUCKET_ENTRIES - 1)
                 found: list[list[bytes]] = await pipe.execute()
                 return found
 
@@ -182,11 +183,12 @@ class SharedDecisionCache:
 
         async def write() -> None:
             async with self._client.pipeline(transaction=False) as pipe:
+                # Commands queue until execute(); awaiting one would reset a cluster pipeline.
                 for keys, packed in batch:
                     for key in keys:
-                        await pipe.lpush(key, packed)
-                        await pipe.ltrim(key, 0, BUCKET_ENTRIES - 1)
-                        await pipe.expire(key, ttl)
+                        _ = pipe.lpush(key, packed)
+                        _ = pipe.ltrim(key, 0, BUCKET_ENTRIES - 1)
+                        _ = pipe.expire(key, ttl)
                 await pipe.execute()
 
         async def skip() -> None:

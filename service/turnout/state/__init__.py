@@ -17,5 +17,5 @@ __all__ = ["MemoryState", "RedisState", "open_state"]
 def open_state(settings: StateSettings) -> State:
     """The backend the settings name (not yet connected: Redis connects lazily)."""
     if settings.backend == "redis":
-        return RedisState(settings.url, timeout_s=settings.timeout_ms / 1000)
+        return RedisState(settings)
     return MemoryState()

@@ -2,7 +2,9 @@
 
 Any exception from the Redis side counts as an outage, not only `RedisError`: a client whose
 connections are being dropped raises others (uvloop's ``RuntimeError`` on a closed transport),
-and no request may fail because of Redis.
+and no request may fail because of Redis. So does a ``CancelledError`` that does not cancel the
+caller: Redis Cluster's client gathers tasks per node (reloading a script on every primary
+after a failover), and one of those cancelled raises it into a caller nobody cancelled.
 
 While Redis is out, every call goes straight to its local stand-in for ``retry_s`` before Redis
 is tried again, so an outage costs one timeout per ``retry_s``, not one per request. The outage
@@ -11,6 +13,7 @@ and the recovery are each logged once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -67,6 +70,11 @@ class Fallback:
                 return await self._outage(exc, local)
             logger.debug("redis slower than %g s for one call: answered locally", self._timeout_s)
             return await local()
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the caller itself is cancelled (its client left, its deadline passed)
+            return await self._outage(exc, local)
         except Exception as exc:  # noqa: BLE001 - nothing from Redis may fail a request
             return await self._outage(exc, local)
         if self.down:
@@ -74,12 +82,13 @@ class Fallback:
             self.down = False
         return result
 
-    async def _outage(self, exc: Exception, local: Callable[[], Awaitable[T]]) -> T:
+    async def _outage(self, exc: BaseException, local: Callable[[], Awaitable[T]]) -> T:
         """Redis is out: say so once, and use local state for ``retry_s``."""
         self._down_until = self._clock() + self._retry_s
         if not self.down:
             self.down = True
-            logger.warning("redis unreachable (%s): using this replica's own state", exc)
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            logger.warning("redis unreachable (%s): using this replica's own state", reason)
             if self._on_down is not None:
                 await self._on_down()
         return await local()

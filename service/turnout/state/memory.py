@@ -9,7 +9,7 @@ from turnout.state.fallback import Replicated
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
+    from turnout.state.redis import RedisClient
 
 S = TypeVar("S")
 
@@ -19,11 +19,11 @@ class MemoryState:
 
     backend = "memory"
 
-    def replicated(self, local: S, shared: Callable[[aioredis.Redis], S]) -> Replicated[S]:
+    def replicated(self, local: S, shared: Callable[[RedisClient], S]) -> Replicated[S]:
         """``local`` alone: there is no one to share with."""
         return Replicated(local)
 
-    def shared(self, make: Callable[[aioredis.Redis], S]) -> S | None:
+    def shared(self, make: Callable[[RedisClient], S]) -> S | None:
         """None: nothing is shared."""
         return None
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
-
     from turnout.state.fallback import Replicated
+    from turnout.state.redis import RedisClient
 
 S = TypeVar("S")
 
@@ -25,11 +24,11 @@ class State(Protocol):
         """``memory`` or ``redis``."""
         ...
 
-    def replicated(self, local: S, shared: Callable[[aioredis.Redis], S]) -> Replicated[S]:
+    def replicated(self, local: S, shared: Callable[[RedisClient], S]) -> Replicated[S]:
         """A store in Redis, made by ``shared``, with ``local`` for outages; or ``local`` alone."""
         ...
 
-    def shared(self, make: Callable[[aioredis.Redis], S]) -> S | None:
+    def shared(self, make: Callable[[RedisClient], S]) -> S | None:
         """A store that is only worth having shared (made by ``make``), or None without Redis."""
         ...
 
