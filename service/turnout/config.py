@@ -174,6 +174,7 @@ class ModelSettings(_Settings, frozen=True, kw_only=True):
     capabilities: frozenset[Capability] = frozenset()
     status: Literal["alpha", "beta", "deprecated"] | None = None
     sources: dict[str, str] = {}
+    """Set when loading, never by a config: each value's source (`turnout.modelsdev`)."""
 
 
 class RateSettings(_Settings, frozen=True, kw_only=True):
