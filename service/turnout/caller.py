@@ -118,8 +118,18 @@ class Clients:
         Raises:
             AuthenticationFailed: no admin key is configured, or the request does not carry it.
         """
-        token, _ = _token(headers)
         if self._admin is None:
             raise AuthenticationFailed("admin endpoints are off: set auth.admin_key_sha256")
-        if token is None or not hmac.compare_digest(key_hash(token), self._admin):
+        if not self.is_admin(headers):
             raise AuthenticationFailed("invalid admin key")
+
+    def is_admin(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """Whether the request carries the admin key.
+
+        Raises:
+            AuthenticationFailed: the ``authorization`` header is malformed.
+        """
+        token, _ = _token(headers)
+        if self._admin is None or token is None:
+            return False
+        return hmac.compare_digest(key_hash(token), self._admin)

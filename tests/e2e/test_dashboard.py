@@ -169,6 +169,15 @@ def test_the_figures_need_the_admin_key_unless_opened_to_loopback(
         admitted = httpx.get(f"{url}/v1/admin/stats", headers={"authorization": f"Bearer {ADMIN}"})
         assert admitted.status_code == 200
         assert admitted.json()["build"]["build_id"] == read_manifest(index_dir)["build_id"]
+    # With auth.required, the page's explain box still works with the admin key.
+    required = text.replace("auth: {", "auth: {required: true, ")
+    with serve_in_thread(create_app(parse_settings(required.encode(), ENVIRON))) as url:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
+        assert httpx.post(f"{url}/v1/route", json=body).status_code == 401
+        admin = {"authorization": f"Bearer {ADMIN}"}
+        explained = httpx.post(f"{url}/v1/route", json=body, headers=admin)
+        assert explained.status_code == 200
+        assert explained.json()["route"] == "chit_chat"
     off = text.replace("dashboard: {open_on_loopback: false}", "dashboard: {enabled: false}")
     with serve_in_thread(create_app(parse_settings(off.encode(), ENVIRON))) as url:
         assert httpx.get(f"{url}/dashboard").status_code == 404

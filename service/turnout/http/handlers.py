@@ -17,6 +17,7 @@ from litestar import MediaType, Request, Response, get, post
 
 from turnout.config import RESERVED_MODEL
 from turnout.errors import ConfigError, IndexNotReloaded, InvalidRequest
+from turnout.flow.router import NOBODY
 from turnout.http.chat import chat_completions
 from turnout.http.dashboard import dashboard, stats
 from turnout.http.dependencies import ComponentsDependency
@@ -36,8 +37,9 @@ _ENCODER: Final = msgspec.json.Encoder()
 async def route_decision(
     request: Request[Any, Any, Any], components: ComponentsDependency
 ) -> Response[bytes]:
-    """Decide only: where this body would go, and why."""
-    caller = components.clients.identify(request.scope["headers"])
+    """Decide only: where this body would go, and why (for a client, or the admin key)."""
+    headers, clients = request.scope["headers"], components.clients
+    caller = NOBODY if clients.is_admin(headers) else clients.identify(headers)
     routed = await components.flow.router.route(await request.body(), caller)
     return Response(_ENCODER.encode(routed.payload()), media_type=MediaType.JSON)
 
