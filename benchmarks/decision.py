@@ -123,8 +123,8 @@ def long_prompts(encoder: OnnxEmbedder, low: int, high: int, count: int) -> list
     """Distinct dataset texts of ``low`` to ``high`` tokens, as ``encoder`` counts them."""
     pool = [r["text"] for name in ("mmlu_pro", "gsm8k", "mt_bench") for r in load_rows(name)]
     found = []
-    for text in pool:
-        if low <= len(encoder.tokenizer.encode(text).ids) <= high:
+    for text, ids in zip(pool, encoder.tokenizer.ids(pool), strict=True):
+        if low <= len(ids) <= high:
             found.append(text)
             if len(found) == count:
                 break

@@ -30,7 +30,7 @@ FILLER = (
 
 def _text_of(embedder: OnnxEmbedder, tokens: int) -> str:
     """A prompt that tokenizes to exactly ``tokens`` ids, [CLS] and [SEP] included."""
-    ids = embedder.tokenizer.encode(FILLER).ids[1 : tokens - 1]
+    ids = embedder.tokenizer.ids([FILLER])[0][1 : tokens - 1]
     return embedder.tokenizer.decode(ids)
 
 

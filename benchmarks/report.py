@@ -433,6 +433,25 @@ def _surfaces(_: Path) -> list[str]:
     ]
 
 
+def _tokenizers(_: Path) -> list[str]:
+    rows = latest("tokenizers", lambda r: r.get("tokenizer"))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.tokenizers`."]
+    return [
+        "e5-small's tokenizer as served (its SentencePiece model) against its `tokenizers` file,"
+        f" in one run: {rows[0]['same_ids']:,} of {rows[0]['prompts']:,} prompts got the same"
+        f" ids. {_where(rows[-1]['machine'])}.",
+        "",
+        "| tokenizer | held once loaded MB | tokenizing µs/prompt | embedding p50 / p99 ms |",
+        "|---|---:|---:|---|",
+        *(
+            f"| {r['tokenizer']} | {r['loaded_mb']:.1f} | {r['tokenize_us_per_prompt']:.1f}"
+            f" | {r['embed']['p50_ms']:.2f} / {r['embed']['p99_ms']:.2f} |"
+            for r in rows
+        ),
+    ]
+
+
 def _failover(_: Path) -> list[str]:
     rows = latest("failover", lambda r: (r.get("topology"), r.get("server")))
     if not rows:
@@ -827,6 +846,7 @@ SECTIONS: Final = (
     ("Worker processes", _workers),
     ("Tracing overhead", _tracing),
     ("Redis failover under load", _failover),
+    ("Tokenizers: SentencePiece and tokenizers for e5-small", _tokenizers),
     ("Soak: minutes at a fixed rate", _soak),
     ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),

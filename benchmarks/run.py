@@ -36,6 +36,7 @@ FULL: Final = (
     ("workers", (), 300),
     ("tracing", (), 600),
     ("failover", (), 300),
+    ("tokenizers", (), 300),
     ("soak", (), 900),
     ("hostile", (), 300),
     ("knn", (), 900),
@@ -60,6 +61,7 @@ SELF_CONTAINED: Final = frozenset(
         "workers",
         "tracing",
         "failover",
+        "tokenizers",
         "soak",
         "hostile",
     }

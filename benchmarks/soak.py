@@ -15,7 +15,7 @@ turns the sharing off, for a comparison): the summary then also counts the L2 lo
 outcome (``hit``, ``miss``, ``guarded``, ``bypass``), from the router's ``/metrics``.
 
     .venv/bin/python -m benchmarks.soak [--minutes 10] [--rate 200] [--quick]
-        [--redis redis://127.0.0.1:6379/0 [--no-l2]]
+        [--redis redis://127.0.0.1:6379/0 [--no-l2]] [--index DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from typing import Any, Final
 import aiohttp
 import httpx
 
-from benchmarks.common import emit, free_port, machine, percentiles_ms, serve, serve_router
+from benchmarks.common import (
+    emit,
+    fake_upstream,
+    free_port,
+    machine,
+    percentiles_ms,
+    serve_router,
+)
 
 ROUTES: Final = (
     "chit_chat",
@@ -46,7 +53,7 @@ ROUTES: Final = (
     "translation",
 )  # the default taxonomy's
 CONFIG: Final = """
-routing: {{index: default, cache: {{shared: {shared}}}}}
+routing: {{index: "{index}", cache: {{shared: {shared}}}}}
 state: {state}
 providers:
   - name: bench
@@ -209,24 +216,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="30 s at 50 requests/s")
     parser.add_argument("--redis", default=None, help="a Redis URL: shared state and L2 cache")
     parser.add_argument("--no-l2", action="store_true", help="with --redis, no shared cache")
+    parser.add_argument(
+        "--index", default="default", help="an index build of the default taxonomy's routes"
+    )
     args = parser.parse_args()
     minutes, rate = (0.5, 50.0) if args.quick else (args.minutes, args.rate)
-    upstream, router = free_port(), free_port()
+    router = free_port()
     routes = "\n".join(f"  - {{name: {name}, targets: [bench/sim]}}" for name in ROUTES)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, fake_upstream() as upstream:
         config = Path(folder) / "soak.yaml"
         state = (
             "{backend: memory}" if args.redis is None else f"{{backend: redis, url: {args.redis}}}"
         )
         shared = "false" if args.no_l2 else "true"
-        config.write_text(CONFIG.format(port=upstream, routes=routes, state=state, shared=shared))
-        with (
-            serve(
-                ["-m", "benchmarks.fake_upstream", "--port", str(upstream)],
-                f"http://127.0.0.1:{upstream}/",
-            ),
-            serve_router(config, router) as process,
-        ):
+        config.write_text(
+            CONFIG.format(
+                port=upstream, routes=routes, state=state, shared=shared, index=args.index
+            )
+        )
+        with serve_router(config, router) as process:
             url = f"http://127.0.0.1:{router}"
             rows = asyncio.run(
                 soak(url, process.pid, rate=rate, seconds=minutes * 60, every=args.every)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from turnout.models import e5, minilm, use
+from turnout.routing.tokens import tokenizer_files
 
 
 class Recipe(Protocol):
@@ -75,7 +76,9 @@ def build(recipe: Recipe, out: Path, *, force: bool = False) -> bool:
                 "package": recipe.SOURCE_PACKAGE,
                 "version": metadata.version(recipe.SOURCE_PACKAGE),
             },
-            "files": {name: sha256(staged / name) for name in ("model.onnx", "tokenizer.json")},
+            "files": {
+                name: sha256(staged / name) for name in ("model.onnx", *tokenizer_files(staged))
+            },
             "input_sha256": wanted,
         }
         (staged / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

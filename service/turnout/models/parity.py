@@ -28,7 +28,8 @@ from turnout.routing.encoder import OnnxEmbedder
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-    from tokenizers import Tokenizer
+
+    from turnout.routing.tokens import TokenIds
 
 SAMPLE = (
     ("clinc150", None, "test", 400),
@@ -46,7 +47,7 @@ def prompts() -> list[str]:
     return texts + [row["text"] for row in load_rows("mgsm")][::9]
 
 
-def _e5_reference(texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[np.float32]:
+def _e5_reference(texts: list[str], tokenizer: TokenIds) -> npt.NDArray[np.float32]:
     import torch  # noqa: PLC0415 - build extras
     from transformers import BertConfig, BertModel  # noqa: PLC0415
 
@@ -69,14 +70,14 @@ def _e5_reference(texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[np.floa
     out = []
     with torch.no_grad():
         for text in texts:
-            ids = torch.tensor([tokenizer.encode(text).ids])
+            ids = torch.tensor(tokenizer.ids([text]))
             hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
             pooled = hidden[0].mean(0)
             out.append((pooled / pooled.norm()).numpy())
     return np.stack(out)
 
 
-def reference(name: str, texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[np.float32]:
+def reference(name: str, texts: list[str], tokenizer: TokenIds) -> npt.NDArray[np.float32]:
     if name == "e5-small":
         return _e5_reference(texts, tokenizer)
     if name == "use-m3":
@@ -95,7 +96,8 @@ def reference(name: str, texts: list[str], tokenizer: Tokenizer) -> npt.NDArray[
 def parity(name: str) -> dict[str, Any]:
     served = OnnxEmbedder(data_home(process_environ()).encoder(name), threads=2, max_tokens=256)
     every = prompts()
-    texts = [text for text in every if len(served.tokenizer.encode(text).ids) <= 256]
+    counts = [len(ids) for ids in served.tokenizer.ids(every)]
+    texts = [text for text, count in zip(every, counts, strict=True) if count <= 256]
     ours = np.concatenate([served.embed([text]) for text in texts])
     cosine = (ours * reference(name, texts, served.tokenizer)).sum(axis=1)
     return {

@@ -42,11 +42,14 @@ import numpy as np
 from turnout.errors import ConfigError
 from turnout.models import e5
 from turnout.routing.encoder import head_and_tail, length_groups
+from turnout.routing.tokens import load_tokenizer, tokenizer_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import numpy.typing as npt
+
+    from turnout.routing.tokens import TokenIds
 
 TUNED_LAYERS: Final = e5.TUNED_LAYERS
 DEPTH: Final = e5.TUNED_DEPTH
@@ -136,7 +139,8 @@ def tune(
     frozen = DEPTH - TUNED_LAYERS
     with tempfile.TemporaryDirectory(prefix="turnout-tune-") as scratch:
         work = Path(scratch)
-        batches = _frozen_states(encoder / e5.LOWER, encoder / "tokenizer.json", texts, threads)
+        tokenizer = load_tokenizer(encoder, base)
+        batches = _frozen_states(encoder / e5.LOWER, tokenizer, texts, threads)
         epochs = epochs_for(sum(int(mask.sum()) for _, _, mask in batches))
         total = len(texts) + epochs * len(batches)
         progress(len(texts), total)
@@ -163,7 +167,8 @@ def tune(
         e5.write_graph(shape, tuned, work / "tuned.onnx", layers=DEPTH)
         out.mkdir(parents=True, exist_ok=True)
         quantize(work / "tuned.onnx", out / "model.onnx", op_types=None)
-        shutil.copyfile(encoder / "tokenizer.json", out / "tokenizer.json")
+        for name in tokenizer_files(encoder):
+            shutil.copyfile(encoder / name, out / name)
     seconds = time.perf_counter() - started
     manifest = {
         **{key: value for key, value in base.items() if key not in ("tuning", "input_sha256")},
@@ -179,7 +184,7 @@ def tune(
             "threads": threads,
             "seconds": round(seconds, 1),
         },
-        "files": {name: sha256(out / name) for name in ("model.onnx", "tokenizer.json")},
+        "files": {name: sha256(out / name) for name in ("model.onnx", *tokenizer_files(out))},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return TuneReport(len(texts), epochs, epochs * len(batches), seconds)
@@ -193,7 +198,7 @@ def _examples_hash(texts: Sequence[str], labels: npt.NDArray[np.int64]) -> str:
 
 
 def _frozen_states(
-    lower: Path, tokenizer_file: Path, texts: Sequence[str], threads: int
+    lower: Path, tokenizer: TokenIds, texts: Sequence[str], threads: int
 ) -> list[tuple[npt.NDArray[np.int64], Any, Any]]:
     """Token states out of the ``lower`` layers' graph, in batches of alike length.
 
@@ -202,14 +207,12 @@ def _frozen_states(
     """
     import onnxruntime as ort  # noqa: PLC0415
     import torch  # noqa: PLC0415
-    from tokenizers import Tokenizer  # noqa: PLC0415
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(lower), options, providers=["CPUExecutionProvider"])
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    rows = [head_and_tail(e.ids, TRAIN_TOKENS) for e in tokenizer.encode_batch(list(texts))]
+    rows = [head_and_tail(ids, TRAIN_TOKENS) for ids in tokenizer.ids(texts)]
     out = []
     for group in length_groups([len(row) for row in rows]):
         for start in range(0, len(group), BATCH):

@@ -1,7 +1,8 @@
 """Sentence embeddings for the semantic tier: the ONNX encoder built by `turnout.models`.
 
 `OnnxEmbedder` runs an encoder built by ``turnout setup`` (by default ``use-m3``, USE
-multilingual v3) with onnxruntime and ``tokenizers`` only; torch is never imported here. Long
+multilingual v3) with onnxruntime and its build's tokenizer (`turnout.routing.tokens`); torch
+is never imported here. Long
 prompts keep their head and their tail (instructions tend to sit at either end), within the
 configured token window.
 """
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
-from tokenizers import Encoding, Tokenizer
 
 from turnout.errors import ConfigError
+from turnout.routing.tokens import load_tokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -106,14 +107,9 @@ class OnnxEmbedder:
             )
         except ORT_ERRORS as exc:
             raise ConfigError(f"cannot load the encoder in {folder}: {exc}") from exc
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))  # sha256 checked
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
+        self.tokenizer = load_tokenizer(folder, self.manifest)  # its files' sha256 checked
         self._max_chars = max_tokens * CHARS_PER_TOKEN
         self._inputs = tuple(self.manifest["inputs"])
-        self._unknown = (
-            int(self.manifest["unknown_id"]) if self.manifest["unknown_per_character"] else None
-        )
 
     @property
     def name(self) -> str:
@@ -141,10 +137,7 @@ class OnnxEmbedder:
         cost as much as the long one.
         """
         clipped = [self._clip(text) for text in texts]
-        rows = [
-            head_and_tail(self._ids(encoding), self.max_tokens)
-            for encoding in self.tokenizer.encode_batch(clipped)
-        ]
+        rows = [head_and_tail(ids, self.max_tokens) for ids in self.tokenizer.ids(clipped)]
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         for group in length_groups([len(row) for row in rows]):
             out[group] = self._run([rows[i] for i in group])
@@ -161,19 +154,6 @@ class OnnxEmbedder:
         out: npt.NDArray[np.float32] = self._session.run(
             ["embedding"], {name: feed[name] for name in self._inputs}
         )[0]
-        return out
-
-    def _ids(self, encoding: Encoding) -> list[int]:
-        """Token ids, a run of unknown characters giving one unknown id per character.
-
-        That is how SentencePiece, which the encoder was trained with, emits them.
-        """
-        ids: list[int] = encoding.ids
-        if self._unknown is None or self._unknown not in ids:
-            return ids
-        out: list[int] = []
-        for token, (start, end) in zip(ids, encoding.offsets, strict=True):
-            out += [token] * max(1, end - start) if token == self._unknown else [token]
         return out
 
     def _clip(self, text: str) -> str:
