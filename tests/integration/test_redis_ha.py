@@ -18,14 +18,18 @@ import redis
 from redis.cluster import RedisCluster
 
 from tests.fakes.redis import redis_cluster, redis_sentinel, server_binary, wait_until
-from tests.fakes.server import serve_clients, serve_in_thread
-from turnout.demo.upstream import SimulatedUpstream
+from tests.fakes.server import serve_clients
+from tests.integration.test_breakers import BODY, upstreams
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     import httpx
+
+    from turnout.demo.upstream import SimulatedUpstream
+
+__all__ = ["upstreams"]  # a fixture: the breaker tests' flaky and steady upstreams
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]  # servers start, fail over
 
@@ -44,21 +48,12 @@ routes:
   - {{name: general, targets: [flaky/f, steady/s]}}
 default_route: general
 """
-BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
 BREAKER = "turnout:breaker:flaky/f"
 
 
 @pytest.fixture(params=["redis", "valkey"])
 def binary(request: pytest.FixtureRequest, redis_required: bool) -> str:
     return server_binary(request.param, required=redis_required)
-
-
-@pytest.fixture
-def upstreams() -> Iterator[tuple[SimulatedUpstream, str, str]]:
-    flaky = SimulatedUpstream("flaky", failure_rate=1.0)  # every request: 503
-    steady = SimulatedUpstream("steady")
-    with serve_in_thread(flaky) as flaky_url, serve_in_thread(steady) as steady_url:
-        yield flaky, flaky_url, steady_url
 
 
 def ask(client: httpx.Client, key: str) -> httpx.Response:
