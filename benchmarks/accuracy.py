@@ -41,11 +41,14 @@ from turnout.routing.index import read_manifest
 from turnout.training.exemplars import load_exemplars
 from turnout.training.index import rebuild
 
+# (name, encoder, tuned, the encoder that screens it or None)
 SETUPS: Final = (
-    ("use-m3", "use-m3", False),
-    ("e5-small", "e5-small", False),
-    ("e5-small tuned", "e5-small", True),
+    ("use-m3", "use-m3", False, None),
+    ("e5-small", "e5-small", False, None),
+    ("e5-small tuned", "e5-small", True, None),
+    ("e5-small tuned, screened by use-m3", "e5-small", True, "use-m3"),
 )
+Setup = tuple[str, str, bool, str | None]
 OUT_OF_SCOPE: Final = "oos"
 MMLU_PER_DOMAIN: Final = 300
 ENGLISH_ROUTE_ROWS: Final = 300
@@ -61,20 +64,24 @@ def _config(
     return parse_settings(route_set_config(routing, routes, default_route).encode(), {})
 
 
-async def _route(settings: Settings, texts: list[str]) -> list[str]:
+async def _route(settings: Settings, texts: list[str]) -> tuple[list[str], dict[str, float]]:
+    """Each text's route, and the share of decisions each encoder made (a screen's, or not)."""
     router = await open_router(settings)
     out = []
+    by: dict[str, int] = {}
     for text in texts:
-        routed = await router.route(chat_body(text))
-        out.append(routed.decision.route or settings.default_route)
-    return out
+        decision = (await router.route(chat_body(text))).decision
+        out.append(decision.route or settings.default_route)
+        encoder = decision.evidence.encoder if decision.evidence is not None else "none"
+        by[encoder] = by.get(encoder, 0) + 1
+    return out, {name: round(count / len(texts), 3) for name, count in by.items()}
 
 
 def _build(
-    setup: tuple[str, str, bool], rows: Rows, folder: Path, *, default_route: str, unsure: str
+    setup: Setup, rows: Rows, folder: Path, *, default_route: str, unsure: str
 ) -> tuple[Settings, dict[str, Any]]:
     """Settings routing by an index of ``rows`` (text, label) built with ``setup``."""
-    name, encoder, tune = setup
+    name, encoder, tune, screen = setup
     folder.mkdir(parents=True, exist_ok=True)
     exemplars = folder / "exemplars.jsonl"
     exemplars.write_text(
@@ -82,31 +89,36 @@ def _build(
     )
     embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)  # as rebuild runs it
     found = load_exemplars(exemplars)
-    report = rebuild(found, folder / "index", embedder, tune=tune, force=True)
+    screener = (
+        None if screen is None else OnnxEmbedder(HOME.encoder(screen), threads=2, max_tokens=256)
+    )
+    report = rebuild(found, folder / "index", embedder, tune=tune, screen=screener, force=True)
     floor = read_manifest(folder / "index")["cache_floor"]
     built = {
         "setup": name,
         "exemplars": report.exemplars,
         "build_s": round(report.seconds, 1),
         "cache_floor": floor,
+        **({} if report.screen is None else {"screen": report.screen}),
     }
     settings = _config(folder / "index", HOME.encoder(encoder), found.routes, default_route, unsure)
     return settings, built
 
 
-def clinc150(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+def clinc150(setup: Setup, folder: Path, step: int) -> Rows:
     rows = load_rows("clinc150")
     train = [r for r in rows if r["split"] == "train"][::step]
     test = [r for r in rows if r["split"] == "test"][::step]
     settings, built = _build(
         setup, train, folder, default_route=OUT_OF_SCOPE, unsure="default_route"
     )
-    decided = asyncio.run(_route(settings, [r["text"] for r in test]))
+    decided, by = asyncio.run(_route(settings, [r["text"] for r in test]))
     labels = [r["label"] for r in test]
     inside = [d == y for d, y in zip(decided, labels, strict=True) if y != OUT_OF_SCOPE]
     outside = [d == y for d, y in zip(decided, labels, strict=True) if y == OUT_OF_SCOPE]
     return [
         built
+        | {"decided_by": by}
         | {
             "dataset": "clinc150",
             "queries": len(test),
@@ -122,7 +134,7 @@ def _split(rows: Rows, share: float) -> tuple[Rows, Rows]:
     return [rows[i] for i in order[:cut]], [rows[i] for i in order[cut:]]
 
 
-def mmlu_pro(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+def mmlu_pro(setup: Setup, folder: Path, step: int) -> Rows:
     train, test = _split(load_rows("mmlu_pro"), 0.7)
     per_domain: dict[str, int] = {}
     exemplars = []
@@ -132,15 +144,16 @@ def mmlu_pro(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
             exemplars.append(row)
     test = test[::step]
     settings, built = _build(setup, exemplars, folder, default_route="other", unsure="best_route")
-    decided = asyncio.run(_route(settings, [r["text"] for r in test]))
+    decided, by = asyncio.run(_route(settings, [r["text"] for r in test]))
     right = [d == r["label"] for d, r in zip(decided, test, strict=True)]
     return [
         built
+        | {"decided_by": by}
         | {"dataset": "mmlu_pro", "queries": len(test), "accuracy": round(float(np.mean(right)), 4)}
     ]
 
 
-def mgsm(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+def mgsm(setup: Setup, folder: Path, step: int) -> Rows:
     n = ENGLISH_ROUTE_ROWS // step
     routes = {
         "math": [r for r in load_rows("gsm8k") if r["split"] == "train"][:n],
@@ -155,13 +168,14 @@ def mgsm(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
         setup, exemplars, folder, default_route="questions", unsure="best_route"
     )
     problems = load_rows("mgsm")[::step]
-    decided = asyncio.run(_route(settings, [r["text"] for r in problems]))
+    decided, by = asyncio.run(_route(settings, [r["text"] for r in problems]))
     by_language: dict[str, list[bool]] = {}
     for row, route in zip(problems, decided, strict=True):
         by_language.setdefault(row["label"], []).append(route == "math")
     shares = {language: round(float(np.mean(v)), 3) for language, v in by_language.items()}
     return [
         built
+        | {"decided_by": by}
         | {
             "dataset": "mgsm",
             "queries": len(problems),
@@ -171,7 +185,7 @@ def mgsm(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
     ]
 
 
-def taxonomy(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
+def taxonomy(setup: Setup, folder: Path, step: int) -> Rows:
     exemplars = [
         {"text": e.text, "label": e.route} for e in load_exemplars(default_exemplars()).exemplars
     ]
@@ -181,10 +195,11 @@ def taxonomy(setup: tuple[str, str, bool], folder: Path, step: int) -> Rows:
         if not where.is_dir():
             continue
         rows = heldout_rows(where)[::step]
-        decided = asyncio.run(_route(settings, [r["text"] for r in rows]))
+        decided, by = asyncio.run(_route(settings, [r["text"] for r in rows]))
         right = [d == r["route"] for d, r in zip(decided, rows, strict=True)]
         out.append(
             built
+            | {"decided_by": by}
             | {"dataset": name, "queries": len(rows), "accuracy": round(float(np.mean(right)), 4)}
         )
     return out
@@ -206,7 +221,8 @@ def main() -> None:
             for setup in SETUPS:
                 if args.setup and setup[0] not in args.setup:
                     continue
-                found = DATASETS[name](setup, Path(scratch) / name / setup[0], step)
+                slug = setup[0].replace(" ", "_").replace(",", "")
+                found = DATASETS[name](setup, Path(scratch) / name / slug, step)
                 for row in found:
                     print(json.dumps(row), flush=True)
                 rows += found

@@ -1,15 +1,18 @@
 """The whole routing decision through the semantic tier: in-process and over HTTP.
 
-An index is rebuilt from CLINC150's train split (151 routes, 15,100 exemplars) twice, as
-``turnout index rebuild`` builds it: with ``use-m3`` (frozen) and with ``e5-small`` tuned on the
-routes (`SETUPS`); the router is built by the same functions as the app's lifespan. Measured
-for each, over CLINC150 test prompts: the decision's p50/p99 at 1 caller and at 32 concurrent
-callers (with decisions per second), and at 1 caller over distinct longer prompts (MMLU-Pro,
-GSM8K and MT-Bench texts of 48 to 64 and of 200 to 256 tokens, as the setup's tokenizer counts
-them). For the tuned setup also over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on a served
-``turnout serve`` at concurrency 1, and the in-process levels once more with the other layout
-of the encoder on two cores (two workers of one thread each against one worker of two threads;
-the default config's is the first), so the default stays a measured choice.
+Two route sets, each built by every setup (`SETUPS`) as ``turnout index rebuild`` builds it:
+``use-m3`` (frozen), ``e5-small`` tuned on the routes, and ``e5-small`` tuned and screened by
+``use-m3`` (`turnout.training.screen`). The route sets: CLINC150's train split (151 routes,
+15,100 exemplars), its test prompts routed; and the default taxonomy's exemplars, both its
+held-out sets routed (the prompts a screen meets in the default config). The router is built
+by the same functions as the app's lifespan. Measured for each: the decision's p50/p99 at 1
+caller and at 32 concurrent callers (with decisions per second and, screened, the share the
+screen decided alone), and at 1 caller over distinct longer prompts (MMLU-Pro, GSM8K and
+MT-Bench texts of 48 to 64 and of 200 to 256 tokens, as the setup's tokenizer counts them).
+For the tuned setup on CLINC150 also over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on
+a served ``turnout serve`` at concurrency 1, and the in-process levels once more with the
+other layout of the encoder on two cores (two workers of one thread each against one worker
+of two threads; the default config's is the first), so the default stays a measured choice.
 
     .venv/bin/python -m benchmarks.decision [--quick]
 """
@@ -23,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.accuracy import HELDOUT2
 from benchmarks.common import (
     HOME,
     chat_body,
@@ -37,14 +41,21 @@ from benchmarks.common import (
 )
 from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
-from turnout.config import parse_settings
+from benchmarks.taxonomy import HELDOUT, heldout_rows
+from turnout.config import default_exemplars, parse_settings
 from turnout.routing.encoder import OnnxEmbedder
-from turnout.training.exemplars import load_exemplars
+from turnout.training.exemplars import ExemplarSet, load_exemplars
 from turnout.training.index import rebuild
 
 # (encoder_workers, encoder_threads) on two cores
 LAYOUTS: Final = ((1, 2), (2, 1))
-SETUPS: Final = (("use-m3", "use-m3", False), ("e5-small tuned", "e5-small", True))
+PLACES: Final = ("encoder_workers", "encoder_threads")
+# (name, encoder, tuned, the encoder that screens it or None)
+SETUPS: Final = (
+    ("use-m3", "use-m3", False, None),
+    ("e5-small tuned", "e5-small", True, None),
+    ("e5-small tuned, screened by use-m3", "e5-small", True, "use-m3"),
+)
 LENGTHS: Final = ((48, 64), (200, 256))
 
 
@@ -77,9 +88,18 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
                 "per_s": round(len(samples) / wall, 1),
                 **percentiles_ms(samples),
                 "tiers": {tier: percentiles_ms(times) for tier, times in tiers.items()},
+                "screen_decided": screen_decided(timings),
             }
         )
     return rows
+
+
+def screen_decided(timings: list[dict[str, float]]) -> float | None:
+    """Of decisions a screened build made, the share its screen made alone; None unscreened."""
+    screened = [t for t in timings if "semantic.screen" in t]
+    if not screened:
+        return None
+    return round(sum("semantic.encoder" not in t for t in screened) / len(screened), 3)
 
 
 async def over_http(port: int, prompts: list[str]) -> dict[str, Any]:
@@ -115,8 +135,8 @@ async def by_length(config: str, prompts: list[str]) -> dict[str, Any]:
     bodies = [chat_body(prompt) for prompt in prompts]
     for body in bodies[:10]:
         await router.route(body)
-    samples, _, _ = await decide_all(router, bodies[10:], 1)
-    return percentiles_ms(samples)
+    samples, timings, _ = await decide_all(router, bodies[10:], 1)
+    return percentiles_ms(samples) | {"screen_decided": screen_decided(timings)}
 
 
 def long_prompts(encoder: OnnxEmbedder, low: int, high: int, count: int) -> list[str]:
@@ -131,66 +151,97 @@ def long_prompts(encoder: OnnxEmbedder, low: int, high: int, count: int) -> list
     return found
 
 
+def route_sets(quick: bool) -> list[tuple[str, list[dict[str, str]], list[str]]]:
+    """Each route set's exemplars (text, route) and the prompts routed over its index."""
+    rows = load_rows("clinc150")
+    train = [{"text": r["text"], "route": r["label"]} for r in rows if r["split"] == "train"]
+    test = [r["text"] for r in rows if r["split"] == "test"][: 300 if quick else 2300]
+    taxonomy = [
+        {"text": e.text, "route": e.route} for e in load_exemplars(default_exemplars()).exemplars
+    ]
+    heldout = [r["text"] for folder in (HELDOUT, HELDOUT2) for r in heldout_rows(folder)]
+    return [("clinc150", train, test), ("taxonomy", taxonomy, heldout[: 300 if quick else None])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    rows = load_rows("clinc150")
-    train = [row for row in rows if row["split"] == "train"]
-    prompts = [row["text"] for row in rows if row["split"] == "test"][: 300 if args.quick else 2300]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
-        exemplars = Path(folder) / "exemplars.jsonl"
-        exemplars.write_text(
-            "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in train)
-        )
-        found = load_exemplars(exemplars)
-        for name, encoder, tune in SETUPS:
-            index = Path(folder) / encoder
-            embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
-            rebuild(found, index, embedder, tune=tune)
-            config = _config(index, list(found.routes))
-            routing = parse_settings(config.encode(), {}).routing
-            default = (routing.encoder_workers, routing.encoder_threads)
-            # The tuned setup's encoder in the other layout too, so the default stays measured.
-            layouts = [default, *(other for other in LAYOUTS if tune and other != default)]
-            for layout in layouts:
-                kind = {} if layout == default else {"kind": "layout"}
-                place = {"encoder_workers": layout[0], "encoder_threads": layout[1]}
-                config_of = _config(index, list(found.routes), layout)
-                for row in asyncio.run(in_process(config_of, prompts)):
-                    results.append({"setup": name, **row, **kind, **place})
-            count = 60 if args.quick else 300
-            for low, high in LENGTHS:
-                chosen = long_prompts(embedder, low, high, count)
-                timing = asyncio.run(by_length(config, chosen))
-                results.append(
-                    {
-                        "setup": name,
-                        "kind": "by_length",
-                        "tokens": f"{low}-{high}",
-                        "decisions": len(chosen) - 10,
-                        **timing,
-                    }
-                )
-            if tune:
-                (Path(folder) / "turnout.yaml").write_text(config)
-                port = free_port()
-                argv = [
-                    "-m",
-                    "turnout",
-                    "serve",
-                    "--config",
-                    f"{folder}/turnout.yaml",
-                    "--port",
-                    str(port),
-                ]
-                with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
-                    results.append({"setup": name, **asyncio.run(over_http(port, prompts[:1000]))})
-    meta = {"bench": "decision", "routes": len(found.routes), "exemplars": len(train), **machine()}
-    emit("decision", [{**meta, **row} for row in results])
+        for route_set, train, prompts in route_sets(args.quick):
+            exemplars = Path(folder) / f"{route_set}.jsonl"
+            exemplars.write_text("".join(json.dumps(row) + "\n" for row in train))
+            found = load_exemplars(exemplars)
+            for setup in SETUPS:
+                rows = measure(setup, found, Path(folder) / route_set, prompts, quick=args.quick)
+                results += [{"route_set": route_set, "exemplars": len(train), **r} for r in rows]
+                # The layouts and HTTP once, on CLINC150.
+                if route_set == "clinc150" and setup[2] and setup[3] is None:
+                    results += [
+                        {"route_set": route_set, "exemplars": len(train), **r}
+                        for r in extra(setup[0], found, Path(folder) / route_set, prompts)
+                    ]
+    emit("decision", [{"bench": "decision", **machine(), **row} for row in results])
     for row in results:
         print(json.dumps(row))
+
+
+def measure(
+    setup: tuple[str, str, bool, str | None],
+    found: ExemplarSet,
+    folder: Path,
+    prompts: list[str],
+    *,
+    quick: bool,
+) -> list[dict[str, Any]]:
+    """One setup's build of ``found``: in-process at 1 and 32 callers, and by prompt length."""
+    name, encoder, tune, screen = setup
+    index = folder / name.replace(" ", "_").replace(",", "")
+    embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
+    screener = (
+        None if screen is None else OnnxEmbedder(HOME.encoder(screen), threads=2, max_tokens=256)
+    )
+    rebuild(found, index, embedder, tune=tune, screen=screener)
+    config = _config(index, list(found.routes))
+    results = [
+        {"setup": name, "routes": len(found.routes), **row}
+        for row in asyncio.run(in_process(config, prompts))
+    ]
+    count = 60 if quick else 300
+    for low, high in LENGTHS:
+        chosen = long_prompts(embedder, low, high, count)
+        timing = asyncio.run(by_length(config, chosen))
+        results.append(
+            {
+                "setup": name,
+                "kind": "by_length",
+                "tokens": f"{low}-{high}",
+                "decisions": len(chosen) - 10,
+                **timing,
+            }
+        )
+    return results
+
+
+def extra(name: str, found: ExemplarSet, folder: Path, prompts: list[str]) -> list[dict[str, Any]]:
+    """The tuned build (as `measure` built it) in the encoder's other layout, and over HTTP."""
+    index = folder / name.replace(" ", "_").replace(",", "")
+    config = _config(index, list(found.routes))
+    routing = parse_settings(config.encode(), {}).routing
+    default = (routing.encoder_workers, routing.encoder_threads)
+    results: list[dict[str, Any]] = [
+        {"setup": name, **row, "kind": "layout", **dict(zip(PLACES, layout, strict=True))}
+        for layout in LAYOUTS
+        if layout != default
+        for row in asyncio.run(in_process(_config(index, list(found.routes), layout), prompts))
+    ]
+    (folder / "turnout.yaml").write_text(config)
+    port = free_port()
+    argv = ["-m", "turnout", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
+    with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
+        results.append({"setup": name, **asyncio.run(over_http(port, prompts[:1000]))})
+    return results
 
 
 if __name__ == "__main__":

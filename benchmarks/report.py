@@ -250,11 +250,18 @@ def _peers(out: Path) -> list[str]:
 def _decision(out: Path) -> list[str]:
     every = latest(
         "decision",
-        lambda r: (r.get("setup"), r.get("kind"), r.get("concurrency"), r.get("tokens")),
+        lambda r: (
+            r.get("route_set"),
+            r.get("setup"),
+            r.get("kind"),
+            r.get("concurrency"),
+            r.get("tokens"),
+        ),
     )
-    # The default config's encoder; rows of runs that measured one setup name none.
-    rows = [r for r in every if r.get("setup") == "use-m3"] or [
-        r for r in every if "setup" not in r
+    clinc = [r for r in every if r.get("route_set", "clinc150") == "clinc150"]
+    # The tiers of use-m3 (the screen's encoder); rows of runs that measured one setup name none.
+    rows = [r for r in clinc if r.get("setup") == "use-m3"] or [
+        r for r in clinc if "setup" not in r
     ]
     single = next(
         (r for r in rows if r.get("kind") == "in_process" and r["concurrency"] == 1), None
@@ -303,8 +310,12 @@ def _decision(out: Path) -> list[str]:
             f"At 32 concurrent callers: {busy['per_s']} decisions per second; p99 is "
             f"{busy['p99_ms'] / single['p99_ms']:.1f}x the single caller's.",
         ]
-    lines += _by_setup(every)
-    tuned = [r for r in every if r.get("setup") == "e5-small tuned"]
+    lines += _by_setup(clinc, "CLINC150's index built by each")
+    lines += _by_setup(
+        [r for r in every if r.get("route_set") == "taxonomy"],
+        "the default taxonomy's index built by each, its two held-out sets routed",
+    )
+    tuned = [r for r in clinc if r.get("setup") == "e5-small tuned"]
     layouts = [
         r
         for r in tuned or rows
@@ -326,11 +337,12 @@ def _decision(out: Path) -> list[str]:
     return lines
 
 
-def _by_setup(rows: list[Row]) -> list[str]:
+def _by_setup(rows: list[Row], built: str) -> list[str]:
     """The decision by encoder setup and prompt length, when the run measured more than one."""
     setups = list(dict.fromkeys(r["setup"] for r in rows if "setup" in r))
     if len(setups) < 2:
         return []
+    prompts = "CLINC150" if "CLINC150" in built else "held-out"
 
     def cell(setup: str, kind: str, *, concurrency: int = 1, tokens: str | None = None) -> str:
         found = next(
@@ -346,19 +358,21 @@ def _by_setup(rows: list[Row]) -> list[str]:
         )
         if found is None:
             return ""
+        screened = found.get("screen_decided")
+        share = "" if screened is None else f" ({screened:.0%} by the screen)"
         if concurrency > 1:
-            return f"{found['per_s']}/s"
-        return f"{found['p50_ms']:.2f} / {found['p99_ms']:.2f} ms"
+            return f"{found['per_s']}/s{share}"
+        return f"{found['p50_ms']:.2f} / {found['p99_ms']:.2f} ms{share}"
 
     measured = (
-        ("CLINC150 prompts, 1 caller: p50 / p99", "in_process", 1, None),
-        ("CLINC150 prompts, 32 callers: decisions", "in_process", 32, None),
+        (f"{prompts} prompts, 1 caller: p50 / p99", "in_process", 1, None),
+        (f"{prompts} prompts, 32 callers: decisions", "in_process", 32, None),
         ("prompts of 48-64 tokens: p50 / p99", "by_length", 1, "48-64"),
         ("prompts of 200-256 tokens: p50 / p99", "by_length", 1, "200-256"),
     )
     return [
         "",
-        "By encoder, same run (CLINC150's index built by each, as `turnout index rebuild` builds"
+        f"By encoder, same run ({built}, as `turnout index rebuild` builds"
         " it; distinct prompts for the lengths):",
         "",
         "| | " + " | ".join(f"`{s}`" for s in setups) + " |",
@@ -655,6 +669,9 @@ def _accuracy(out: Path) -> list[str]:
     ]
 
 
+SCREENED: Final = "e5-small tuned, screened by use-m3"
+
+
 def _encoders(_: Path) -> list[str]:
     rows = latest("accuracy", lambda r: (r["setup"], r["dataset"]))
     if not rows:
@@ -688,13 +705,29 @@ def _encoders(_: Path) -> list[str]:
             for key, label in names.items()
         ],
     ]
-    return [
+    screened = [
+        f"| {label} | {row['decided_by'].get('use-m3', 0):.0%} |"
+        for key, label in names.items()
+        for row in [by.get((SCREENED, key))]
+        if row is not None and "decided_by" in row
+    ]
+    lines = [
         "Each route set built as `turnout index rebuild` builds it, by each encoder, frozen or"
-        " tuned on the route set (`--tune`), and its queries routed by the app's router"
-        f" (`benchmarks/accuracy.py`). {_where(rows[-1])}.",
+        " tuned on the route set (`--tune`), screened or not (`--screen`), and its queries"
+        f" routed by the app's router (`benchmarks/accuracy.py`). {_where(rows[-1])}.",
         "",
         *table,
     ]
+    if screened:
+        lines += [
+            "",
+            f"Of the queries routed by `{SCREENED}`, the share use-m3 decided alone:",
+            "",
+            "| route set | decided by the screen |",
+            "|---|---:|",
+            *screened,
+        ]
+    return lines
 
 
 def _log_log(axis: Axes, title: str, ylabel: str) -> None:

@@ -53,6 +53,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._screen = Counter(
+            "turnout_screen",
+            "Prompts a screened build's fast encoder saw: decided, or passed on to the build's.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._upstream_errors = Counter(
             "turnout_upstream_errors",
             "Failed upstream attempts by provider, model and kind of failure.",
@@ -121,6 +127,10 @@ class Metrics:
     def cache(self, outcome: str) -> None:
         """Count a decision-cache lookup."""
         self._cache.labels(outcome).inc()
+
+    def screen(self, outcome: str) -> None:
+        """Count a prompt the screen decided (``decided``) or passed on (``passed``)."""
+        self._screen.labels(outcome).inc()
 
     def shared_cache(self, outcome: str) -> None:
         """Count a shared decision-cache lookup."""

@@ -1,4 +1,4 @@
-"""The encoders' tokenizers: e5-small's SentencePiece model against its `tokenizers` file."""
+"""The encoders' tokenizers: each SentencePiece model against its build's `tokenizers` file."""
 
 from __future__ import annotations
 
@@ -50,8 +50,16 @@ def test_sentencepiece_and_tokenizers_agree_but_on_a_trailing_space() -> None:
     assert literal.count(2) == 1
 
 
-def test_use_m3_keeps_its_tokenizers_file_and_unknowns_per_character() -> None:
+def test_use_m3_is_served_by_its_sentencepiece_model_with_unknowns_per_character() -> None:
     tokenizer = load_tokenizer(USE_M3, json.loads((USE_M3 / "manifest.json").read_text()))
-    assert isinstance(tokenizer, TokenizersIds)
+    assert isinstance(tokenizer, SentencePieceIds)
     (ids,) = tokenizer.ids(["ক খ"])  # Bengali, which use-m3's vocabulary lacks
-    assert ids.count(0) == 2  # one unknown id per unknown character
+    assert ids.count(0) == 2  # one unknown id per unknown character, as the reference has it
+    # The same ids as the `tokenizers` file the build also writes, unknown runs spread there too,
+    # but for literal markers: that file reads "<s>" in a prompt as the special id, SentencePiece
+    # (as the reference) as text.
+    written = TokenizersIds(USE_M3 / "tokenizer.json", unknown_per_character=0)
+    assert tokenizer.ids(TEXTS[:5]) == written.ids(TEXTS[:5])
+    literal = tokenizer.ids(TEXTS[5:])[0]
+    assert (literal.count(1), literal.count(2)) == (1, 1)
+    assert tokenizer.unknown_id == 0

@@ -54,7 +54,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tuned")
     source = write_exemplars(folder / "exemplars", ROUTES)
     argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(folder / "index")]
-    assert main([*argv, "--encoder", str(E5_SMALL), "--tune"]) == 0
+    assert main([*argv, "--encoder", str(E5_SMALL), "--tune", "--no-screen"]) == 0
     return folder / "index"
 
 
@@ -143,7 +143,8 @@ def test_serving_a_tuned_build_never_imports_torch(tuned: Path) -> None:
         "from turnout.routing.index import load_semantic\n"
         f"settings = parse_settings({config(tuned, 'http://127.0.0.1:9')!r}.encode(), {{}})\n"
         "routes = {'code', 'math', 'chit_chat', 'general'}\n"
-        "encoder, index = load_semantic(settings.routing, routes)\n"
+        "loaded = load_semantic(settings.routing, routes)\n"
+        "encoder, index = loaded.encoder, loaded.index\n"
         "print(encoder.name, index.score(encoder.embed(['solve 2x = 4'])[0], 5)[0].argmax())\n"
         "heavy = ('torch', 'turnout.models', 'turnout.training')\n"
         "print(','.join(m for m in heavy if m in sys.modules) or 'none')\n"

@@ -119,6 +119,17 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         help="tune the encoder on the exemplars first (default: when the encoder is e5-small "
         "and torch is installed)",
     )
+    screen = rebuild.add_mutually_exclusive_group()
+    screen.add_argument(
+        "--screen",
+        type=Path,
+        metavar="ENCODER",
+        help="a faster encoder build that decides the prompts it is sure of, the build's "
+        "encoder the rest (default: use-m3, unless it is --encoder)",
+    )
+    screen.add_argument(
+        "--no-screen", action="store_true", help="every prompt goes to the build's encoder"
+    )
     rebuild.add_argument(
         "--strict",
         action="store_true",
@@ -174,17 +185,25 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], home: Home) -> in
     elif args.command == "key":
         return _hash_key()
     elif args.command == "index":
-        from turnout.cli.index import Choices, rebuild_index  # noqa: PLC0415 - as above
-
-        choices = Choices(force=args.force, tune=args.tune, strict=args.strict)
-        if args.threshold_percentile is not None:
-            choices = replace(choices, percentile=args.threshold_percentile)
-        rebuild_index(args.exemplars, args.out, args.encoder, choices)
+        _rebuild(args, home)
     else:
         from turnout.demo.run import run_demo  # noqa: PLC0415 - only the demo needs its upstreams
 
         run_demo(host=args.host, port=args.port)
     return 0
+
+
+def _rebuild(args: argparse.Namespace, home: Home) -> None:
+    """``turnout index rebuild``; screened by the data directory's use-m3 unless told not to."""
+    from turnout.cli.index import Choices, rebuild_index  # noqa: PLC0415 - as above
+
+    screen: Path | None = args.screen
+    if screen is None and not args.no_screen and (home.encoder() / "manifest.json").exists():
+        screen = home.encoder()
+    choices = Choices(force=args.force, tune=args.tune, strict=args.strict, screen=screen)
+    if args.threshold_percentile is not None:
+        choices = replace(choices, percentile=args.threshold_percentile)
+    rebuild_index(args.exemplars, args.out, args.encoder, choices)
 
 
 def _fill_home(settings: Settings, home: Home) -> None:
@@ -197,10 +216,14 @@ def _fill_home(settings: Settings, home: Home) -> None:
     needed = [Path(path) for path in (routing.index, routing.encoder) if path is not None]
     if all((folder / "manifest.json").exists() for folder in needed):
         return
-    logger.info("first start: building the encoder and the default index into %s", home.root)
+    logger.info(
+        "first start: building the encoder and the default index into %s (untuned: "
+        "`turnout setup` builds the tuned one, in about 3 minutes)",
+        home.root,
+    )
     from turnout.cli.index import setup  # noqa: PLC0415 - as above
 
-    setup(home)
+    setup(home, tune=False)
 
 
 def _hash_key() -> int:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from turnout.home import Home
 
 SHOWN_CLASHES: Final = 5
+TUNED_ENCODER: Final = "e5-small"
+"""The default index's own encoder, tuned on the taxonomy (``use-m3`` screens for it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,9 @@ class Choices:
     """Tune the encoder first; None tunes when it can (`_can_tune`)."""
     strict: bool = False
     """Refuse route names that are not route ids, and texts given to two routes."""
+    screen: Path | None = None
+    """A faster encoder that decides the prompts it is sure of (`turnout.training.screen`);
+    unused when it is the build's own encoder."""
 
 
 def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = Choices()) -> None:
@@ -61,13 +66,19 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
     """
     found = load_exemplars(exemplars, strict=choices.strict)
     embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
+    screen = None
+    if choices.screen is not None:
+        screen = OnnxEmbedder(choices.screen, threads=2, max_tokens=256)
+        if screen.sha256 == embedder.sha256:
+            screen = None
     console = Console()
     _mended(found, console)
     tuned = _can_tune(encoder, asked=choices.tune, console=console)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
         tuning = bar.add_task("tuning", total=None, visible=tuned)
-        task = bar.add_task("embedding", total=len(found.exemplars))
+        stages = 1 if screen is None else 2
+        task = bar.add_task("embedding", total=len(found.exemplars) * stages)
         report = rebuild(
             found,
             out,
@@ -75,6 +86,7 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
             force=choices.force,
             percentile=choices.percentile,
             tune=tuned,
+            screen=screen,
             progress=lambda done: bar.advance(task, done),
             tuning=lambda done, total: bar.update(tuning, completed=done, total=total),
         )
@@ -97,6 +109,16 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
         f"{report.exemplars} exemplars ({report.embedded} embedded, {report.reused} reused, "
         f"{found.repeats_dropped} repeats dropped) in {report.seconds:.1f} s"
     )
+    if report.screen is not None and screen is not None:
+        accuracy = report.screen["held_out_accuracy"]
+        console.print(
+            f"screen {screen.name}: decides prompts it scores at least {report.screen['bar']}, "
+            f"{report.screen['held_out_decided']:.0%} of the held-out rows; held-out accuracy "
+            f"{accuracy['screen']:.3f} alone, {accuracy['encoder']:.3f} for the build's "
+            f"encoder alone, {accuracy['together']:.3f} together",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _mended(found: ExemplarSet, console: Console) -> None:
@@ -145,18 +167,44 @@ def _has_torch() -> bool:
     return True
 
 
-def setup(home: Home, encoders: Sequence[str] = (), *, force: bool = False) -> None:
+def setup(
+    home: Home, encoders: Sequence[str] = (), *, force: bool = False, tune: bool = True
+) -> None:
     """Build ``use-m3`` and ``encoders``, then the default taxonomy's index, into ``home``.
 
-    The default index is built with ``use-m3``: ``e5-small`` tuned routes better but misses the
-    decision's time and memory budget (`turnout.models.tune`, the models README).
+    The default index is ``e5-small`` tuned on the taxonomy and screened by ``use-m3``
+    (`turnout.training.screen`): the screen decides the prompts it is sure of in about a
+    millisecond, the tuned encoder the rest. That needs torch to tune (the ``build`` extra) and
+    e5-small's inputs; without them, or without ``tune`` (a first ``turnout serve``, which
+    should not wait minutes), the index is ``use-m3``'s alone.
 
     Raises:
         ConfigError: an encoder is unknown, or its recipe's inputs are not installed.
     """
     for name in dict.fromkeys((DEFAULT_ENCODER, *encoders)):
         _build_encoder(home, name, force=force)
-    rebuild_index(default_exemplars(), home.index(), home.encoder(), Choices(force=force))
+    tuned = _tuned_encoder(home, force=force) if tune else None
+    if tuned is None:
+        choices = Choices(force=force, tune=False)
+        rebuild_index(default_exemplars(), home.index(), home.encoder(), choices)
+        return
+    choices = Choices(force=force, tune=True, screen=home.encoder())
+    rebuild_index(default_exemplars(), home.index(), tuned, choices)
+
+
+def _tuned_encoder(home: Home, *, force: bool) -> Path | None:
+    """`TUNED_ENCODER`, built, when the default index can be tuned with it; else None, said."""
+    why = "tuning it needs torch: pip install 'turnout[build]'"
+    if _has_torch():
+        try:
+            _build_encoder(home, TUNED_ENCODER, force=force)
+        except ConfigError as exc:
+            why = exc.message
+        else:
+            return home.encoder(TUNED_ENCODER)
+    alone = f"the default index routes with {DEFAULT_ENCODER} alone, not {TUNED_ENCODER}"
+    print(f"{alone}: {why}")  # noqa: T201
+    return None
 
 
 def _build_encoder(home: Home, name: str, *, force: bool) -> None:

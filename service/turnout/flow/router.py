@@ -240,6 +240,7 @@ def _evidence(evidence: Evidence | None) -> dict[str, Any]:
         "build_id": evidence.build_id,
         "threshold": evidence.threshold,
         "context": evidence.context,
+        "encoder": evidence.encoder,
         "scores": dict(evidence.scores),
         "neighbours": [
             {"text": n.text, "route": n.route, "similarity": n.similarity}

@@ -51,10 +51,13 @@ async def stats(
     semantic = components.semantic
     build = None
     if semantic is not None:
-        index, encoder = semantic.build.index, semantic.build.encoder
+        index, encoder, screen = semantic.build.index, semantic.build.encoder, semantic.build.screen
         build = {
             "build_id": index.build_id,
             "encoder": encoder.name,
+            "screen": None
+            if screen is None
+            else {"encoder": screen.encoder.name, "bar": semantic.build.bar},
             "routes": list(index.routes),
             "exemplars": len(index.texts),
             "thresholds": index.thresholds,

@@ -49,6 +49,8 @@ class Evidence:
     """The best route's threshold."""
     context: bool = False
     """The previous user turn was read with a short follow-up."""
+    encoder: str = ""
+    """The encoder whose scores these are: a screened build's fast one, or the build's own."""
 
 
 @dataclass(frozen=True, slots=True)

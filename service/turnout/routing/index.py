@@ -8,11 +8,15 @@ thresholds). Loading checks that the files belong together and to the encoder in
 A build tuned with its encoder (``turnout index rebuild --tune``) carries that encoder in
 ``encoder/`` and serves with it. Another build serves with ``routing.encoder``, or, when that is
 unset, with the encoder folder its manifest names (``encoder.path``: the one it was built with).
+A screened build (``--screen``) also holds ``screen/``: the same files for a faster encoder,
+whose manifest names that encoder's folder, and its own manifest the screen's bar
+(`turnout.training.screen`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +30,8 @@ from turnout.routing.encoder import OnnxEmbedder
 from turnout.routing.knn import KnnRouter, fuse
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy.typing as npt
 
     from turnout.config import RoutingSettings, Settings
@@ -34,6 +40,8 @@ SHOWN: Final = 3
 """Neighbours (and best routes) a decision's evidence shows."""
 ENCODER_FOLDER: Final = "encoder"
 """Where a tuned build keeps its encoder."""
+SCREEN: Final = "screen"
+"""Where a screened build keeps its first stage: a faster encoder's kNN and classifier."""
 
 
 def read_manifest(out: Path) -> dict[str, Any]:
@@ -132,16 +140,31 @@ def check_build(settings: Settings) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """An index build and its encoder; a screened build's first stage too."""
+
+    encoder: OnnxEmbedder
+    index: SemanticIndex
+    screen: Loaded | None = None
+    """The fast encoder and its part of the build (``screen/``), asked first."""
+    bar: float = 1.0
+    """How sure the screen must be to decide (`turnout.training.screen`)."""
+    unread: float = 1.0
+    """The share of tokens unknown to the screen at which it passes a prompt on unread."""
+
+
 def load_semantic(
     settings: RoutingSettings,
     routes: set[str],
     *,
-    current: OnnxEmbedder | None = None,
-) -> tuple[OnnxEmbedder, SemanticIndex]:
-    """Load the index the settings name and its encoder. Blocking: call it from a thread.
+    current: Sequence[OnnxEmbedder] = (),
+) -> Loaded:
+    """Load the index the settings name and its encoders. Blocking: call it from a thread.
 
     The encoder is the build's own (``encoder/``) if it has one, else ``routing.encoder``, else
-    the one the build's manifest names; ``current`` is reused when it is that encoder already.
+    the one the build's manifest names; a screened build's fast encoder is the one its
+    ``screen/`` manifest names. An encoder in ``current`` is reused when it is that encoder.
 
     Raises:
         ConfigError: a file is missing or altered, the index names an unconfigured route, or
@@ -150,9 +173,8 @@ def load_semantic(
     if settings.index is None:
         raise ConfigError("routing.index: not set (settings not loaded?)")
     folder = Path(settings.index)
-    named = read_manifest(folder).get("encoder", {})
-    if not isinstance(named, dict):
-        named = {}
+    manifest = read_manifest(folder)
+    named = _named(manifest)
     if named.get("folder") == ENCODER_FOLDER:
         path = folder / ENCODER_FOLDER
     elif settings.encoder is not None:
@@ -161,11 +183,33 @@ def load_semantic(
         path = Path(named["path"])
     else:
         raise ConfigError(f"routing.encoder: not set, and {folder} names no encoder folder")
-    if current is not None and current.sha256 == named.get("sha256"):
-        encoder = current
-    else:
-        encoder = OnnxEmbedder(
-            path, threads=settings.encoder_threads, max_tokens=settings.max_tokens
-        )
+    encoder = _encoder(path, named.get("sha256"), settings, current)
     index = SemanticIndex(folder, encoder_sha=encoder.sha256, routes=routes)
-    return encoder, index
+    screened = manifest.get("screen")
+    if not isinstance(screened, dict):
+        return Loaded(encoder, index)
+    first = folder / SCREEN
+    fast = _named(read_manifest(first))
+    if not isinstance(fast.get("path"), str):
+        raise ConfigError(f"routing.index: {first} names no encoder folder")
+    screen_encoder = _encoder(Path(fast["path"]), fast.get("sha256"), settings, current)
+    screen = Loaded(
+        screen_encoder, SemanticIndex(first, encoder_sha=screen_encoder.sha256, routes=routes)
+    )
+    return Loaded(encoder, index, screen, float(screened["bar"]), float(screened["unread"]))
+
+
+def _named(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The encoder a build's manifest names."""
+    named = manifest.get("encoder", {})
+    return named if isinstance(named, dict) else {}
+
+
+def _encoder(
+    path: Path, sha256: object, settings: RoutingSettings, current: Sequence[OnnxEmbedder]
+) -> OnnxEmbedder:
+    """The encoder in ``path``: one of ``current`` if it has that ``sha256``, else loaded."""
+    for loaded in current:
+        if loaded.sha256 == sha256:
+            return loaded
+    return OnnxEmbedder(path, threads=settings.encoder_threads, max_tokens=settings.max_tokens)

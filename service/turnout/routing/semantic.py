@@ -28,7 +28,7 @@ from turnout.routing.batcher import MicroBatcher
 from turnout.routing.cache import MemoryDecisionCache
 from turnout.routing.decision import MS, Evidence, RouteMatch, Tier
 from turnout.routing.focus import FocusedEmbedder, mix
-from turnout.routing.index import SHOWN, load_semantic
+from turnout.routing.index import SHOWN, Loaded, load_semantic
 from turnout.routing.shared_cache import SharedDecisionCache
 
 if TYPE_CHECKING:
@@ -54,6 +54,21 @@ class Build:
     index: SemanticIndex
     encoder: OnnxEmbedder
     batcher: MicroBatcher
+    screen: Build | None = None
+    """A screened build's first stage: its fast encoder and that encoder's part of the build."""
+    bar: float = 1.0
+    """How sure the screen must be to decide."""
+    unread: float = 1.0
+    """The share of tokens unknown to the screen at which it passes a prompt on unread."""
+
+    @property
+    def first(self) -> Build:
+        """The stage that embeds every prompt (the screen, if any): its vectors key the caches."""
+        return self.screen or self
+
+    def encoders(self) -> tuple[OnnxEmbedder, ...]:
+        """Every encoder this build serves with."""
+        return (self.encoder,) if self.screen is None else (self.encoder, self.screen.encoder)
 
 
 class SemanticTier:
@@ -92,25 +107,24 @@ class SemanticTier:
         return self.build.index
 
     def load(self, folder: Path, routes: set[str]) -> Build:
-        """The build in ``folder`` with its encoder, reusing the one in use when it is the same.
+        """The build in ``folder`` with its encoders, reusing those in use that are the same.
 
         Blocking: call it from a thread. Swap it in with `swap`.
 
         Raises:
-            ConfigError: the build cannot be loaded, or its encoder's vectors are of another
-                size than the one in use (the shared cache is sized for it: restart instead).
+            ConfigError: the build cannot be loaded, or the vectors that key the decision
+                caches (its first stage's) are of another size than those in use while the
+                decisions are shared in Redis (that cache is sized for them: restart instead).
         """
-        current = self.build.encoder
         routing = msgspec.structs.replace(self._routing, index=str(folder))
-        encoder, index = load_semantic(routing, routes, current=current)
-        if encoder.dim != current.dim:
+        loaded = load_semantic(routing, routes, current=self.build.encoders())
+        build = _build(loaded, routing, self.build)
+        if self.shared is not None and build.first.encoder.dim != self.build.first.encoder.dim:
             raise ConfigError(
-                f"{folder}: its encoder's vectors have {encoder.dim} dimensions, not "
-                f"{current.dim}; restart turnout to change to it"
+                f"{folder}: its encoder's vectors have {build.first.encoder.dim} dimensions, "
+                f"not {self.build.first.encoder.dim}; restart turnout to change to it"
             )
-        if encoder is current:
-            return Build(index, current, self.build.batcher)
-        return Build(index, encoder, _batcher(encoder, self._routing))
+        return build
 
     def swap(self, build: Build) -> None:
         """Serve ``build`` from now on; decisions in flight finish on the one they started."""
@@ -119,23 +133,26 @@ class SemanticTier:
     async def match(self, inp: RoutingInput) -> RouteMatch:
         """The best route if it clears its threshold, else the default route.
 
-        Its phases are timed: ``semantic.encoder`` (embedding, micro-batched),
-        ``semantic.cache`` (L1, then L2) and ``semantic.knn_classifier`` (scoring).
+        Its phases are timed: ``semantic.encoder`` (embedding, micro-batched; a screened
+        build's fast encoder is ``semantic.screen``), ``semantic.cache`` (L1, then L2) and
+        ``semantic.knn_classifier`` (scoring, and the build's own encoder when the screen
+        passes the prompt on).
         """
         build = self.build  # one build per decision, even if a reload swaps it meanwhile
-        index = build.index
+        first = build.first
         started = perf_counter()
-        vector = await _embed(build.batcher, inp)
+        vector = await _embed(first.batcher, inp)
         embedded = perf_counter()
-        phases = [("semantic.encoder", (embedded - started) * MS)]
+        stage = "semantic.encoder" if build.screen is None else "semantic.screen"
+        phases = [(stage, (embedded - started) * MS)]
         if self._cache is None:
-            return self._scored(index, vector, inp, phases)
-        scope, tenant = index.build_id, inp.tenant
-        hit, outcome = _above(index, *self._cache.get(scope, tenant, vector, inp.text))
+            return await self._scored(build, vector, inp, phases)
+        scope, tenant = build.index.build_id, inp.tenant
+        hit, outcome = _above(first.index, *self._cache.get(scope, tenant, vector, inp.text))
         self._metrics.cache(outcome)
         if hit is None and self.shared is not None:
             hit, shared_outcome = _above(
-                index, *await self.shared.get(scope, tenant, vector, inp.text)
+                first.index, *await self.shared.get(scope, tenant, vector, inp.text)
             )
             self._metrics.shared_cache(shared_outcome)
             if hit is not None:
@@ -152,39 +169,82 @@ class SemanticTier:
                 cached.evidence,
                 phases_ms=tuple(phases),
             )
-        decided = self._scored(index, vector, inp, phases)
+        decided = await self._scored(build, vector, inp, phases)
         self._cache.put(scope, tenant, vector, inp.text, decided)
         if self.shared is not None:
             self.shared.put(scope, tenant, vector, inp.text, decided)
         return decided
 
-    def _scored(
+    async def _scored(
         self,
-        index: SemanticIndex,
+        build: Build,
         vector: npt.NDArray[np.float32],
         inp: RoutingInput,
         phases: list[tuple[str, float]],
     ) -> RouteMatch:
-        started = perf_counter()
-        decided = self._decide(index, vector, inp)
-        phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
-        return replace(decided, phases_ms=tuple(phases))
+        """Decide on ``vector`` (the first stage's); a screen unsure of it asks the build's.
 
-    def _decide(
-        self, index: SemanticIndex, vector: npt.NDArray[np.float32], inp: RoutingInput
-    ) -> RouteMatch:
+        The second embedding is the ``semantic.encoder`` phase; both stages' scoring is
+        ``semantic.knn_classifier``.
+        """
+        started = perf_counter()
+        if build.screen is None:
+            decided = self._decide(build, vector, inp)
+            phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
+            return replace(decided, phases_ms=tuple(phases))
+        sure, why = self._screened(build, build.screen, vector, inp)
+        if sure is not None:
+            self._metrics.screen("decided")
+            phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
+            return replace(sure, phases_ms=tuple(phases))
+        self._metrics.screen("passed")
+        passed = perf_counter()
+        vector = await _embed(build.batcher, inp)
+        embedded = perf_counter()
+        decided = self._decide(build, vector, inp)
+        scoring = (passed - started) + (perf_counter() - embedded)
+        phases += [("semantic.encoder", (embedded - passed) * MS)]
+        phases += [("semantic.knn_classifier", scoring * MS)]
+        return replace(decided, reason=f"{why}; {decided.reason}", phases_ms=tuple(phases))
+
+    def _screened(
+        self, build: Build, screen: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
+    ) -> tuple[RouteMatch | None, str]:
+        """The screen's decision if it can read the prompt and is sure; else why it is not."""
+        name = screen.encoder.name
+        unknown = float(screen.encoder.unknown_share((inp.text,))[0])
+        if unknown >= build.unread:
+            return None, f"{name} cannot read it ({unknown:.0%} of its tokens unknown)"
+        best, confidence, evidence = self._evidence(screen, vector, inp)
+        sure = max(build.bar, evidence.threshold)
+        if confidence < sure:
+            return None, f"{name} unsure ({confidence:.2f} < {sure:.2f})"
+        reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
+        return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence), ""
+
+    def _evidence(
+        self, build: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
+    ) -> tuple[str, float, Evidence]:
+        """The best route of ``build``'s own stage for ``vector``, its score, and why."""
+        index = build.index
         fused, neighbours = index.score(vector, self._neighbours)
         order = np.argsort(-fused)[:SHOWN]
         best = index.routes[int(order[0])]
-        confidence = round(float(fused[order[0]]), 4)
-        threshold = index.thresholds[best]
         evidence = Evidence(
             build_id=index.build_id,
             neighbours=neighbours,
             scores=tuple((index.routes[int(i)], round(float(fused[i]), 4)) for i in order),
-            threshold=threshold,
+            threshold=index.thresholds[best],
             context=inp.context is not None,
+            encoder=build.encoder.name,
         )
+        return best, round(float(fused[order[0]]), 4), evidence
+
+    def _decide(
+        self, build: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
+    ) -> RouteMatch:
+        best, confidence, evidence = self._evidence(build, vector, inp)
+        threshold = evidence.threshold
         if confidence >= threshold:
             reason = f"nearest exemplars and classifier agree on '{best}'"
             return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence)
@@ -220,28 +280,47 @@ def _batcher(encoder: OnnxEmbedder, routing: RoutingSettings) -> MicroBatcher:
     )
 
 
+def _build(loaded: Loaded, routing: RoutingSettings, current: Build | None = None) -> Build:
+    """``loaded`` behind batchers: those of ``current`` for the encoders it already serves."""
+    batchers = (
+        {}
+        if current is None
+        else {stage.encoder.sha256: stage.batcher for stage in (current, current.screen) if stage}
+    )
+
+    def stage(part: Loaded) -> Build:
+        batcher = batchers.get(part.encoder.sha256) or _batcher(part.encoder, routing)
+        return Build(part.index, part.encoder, batcher)
+
+    if loaded.screen is None:
+        return stage(loaded)
+    first = stage(loaded.screen)
+    return replace(stage(loaded), screen=first, bar=loaded.bar, unread=loaded.unread)
+
+
 async def open_semantic(
     settings: Settings, metrics: Metrics, state: State | None = None
 ) -> SemanticTier | None:
     """The semantic tier the settings ask for, or None without ``routing.index``.
 
     Loads in a worker thread (model and index files are read from disk), then builds the
-    batcher on the event loop. With Redis as ``state``, decisions are shared by replicas (L2).
+    batchers on the event loop. With Redis as ``state``, decisions are shared by replicas (L2),
+    keyed by the first stage's vectors.
     """
     routing = settings.routing
     if routing.index is None:
         return None
     routes = {route.name for route in settings.routes}
-    encoder, index = await anyio.to_thread.run_sync(load_semantic, routing, routes)
+    loaded = await anyio.to_thread.run_sync(load_semantic, routing, routes)
+    build = _build(loaded, routing)
     cache, version = routing.cache, fingerprint(settings)
     shared = (
         state.shared(
             lambda client: SharedDecisionCache(
-                client, cache, dim=encoder.dim, config_version=version
+                client, cache, dim=build.first.encoder.dim, config_version=version
             )
         )
         if state is not None and cache.shared
         else None
     )
-    build = Build(index, encoder, _batcher(encoder, routing))
     return SemanticTier(build, settings=settings, metrics=metrics, shared=shared)

@@ -2,9 +2,10 @@
 
 A build whose manifest has a ``sentencepiece`` entry is tokenized by the ``sentencepiece``
 library from its ``tokenizer.model`` (e5-small: XLM-R's Unigram model, 50 MB in memory where
-`tokenizers` holds the same vocabulary in 270 MB, and about 6 times faster), with the entry's
-ids before and after each text. Any other build is tokenized by `tokenizers` from its
-``tokenizer.json``, whose post-processor adds them.
+`tokenizers` holds the same vocabulary in 270 MB, and about 6 times faster; use-m3: its own
+``sp.model``, 27 MB instead of 123 MB), with the entry's ids before and after each text. Any
+other build is tokenized by `tokenizers` from its ``tokenizer.json``, whose post-processor adds
+them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def tokenizer_files(folder: Path) -> list[str]:
 class TokenIds(Protocol):
     """A build's tokenizer, its special ids included."""
 
+    @property
+    def unknown_id(self) -> int | None:
+        """The id of text the vocabulary has no piece for, where the build names it."""
+        ...
+
     def ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The ids of each text, in order."""
         ...
@@ -42,23 +48,62 @@ class TokenIds(Protocol):
 def load_tokenizer(folder: Path, manifest: dict[str, Any]) -> TokenIds:
     """The tokenizer of the encoder build in ``folder`` (its manifest already checked)."""
     spec = manifest.get("sentencepiece")
+    spread = bool(manifest.get("unknown_per_character"))
     if spec is not None:
-        return SentencePieceIds(folder / spec["file"], before=spec["before"], after=spec["after"])
-    unknown = int(manifest["unknown_id"]) if manifest.get("unknown_per_character") else None
+        return SentencePieceIds(
+            folder / spec["file"],
+            before=spec["before"],
+            after=spec["after"],
+            unknown_per_character=spread,
+        )
+    unknown = int(manifest["unknown_id"]) if spread else None
     return TokenizersIds(folder / "tokenizer.json", unknown_per_character=unknown)
 
 
 class SentencePieceIds:
-    """A SentencePiece model; ``before`` and ``after`` are put around every text's ids."""
+    """A SentencePiece model; ``before`` and ``after`` are put around every text's ids.
 
-    def __init__(self, path: Path, *, before: list[int], after: list[int]) -> None:
+    ``unknown_per_character``: a run of characters the model has no piece for is one ``<unk>``
+    per character (use-m3's reference tokenizer does so; SentencePiece fuses the run).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        before: list[int],
+        after: list[int],
+        unknown_per_character: bool = False,
+    ) -> None:
         self._model = sentencepiece.SentencePieceProcessor(model_file=str(path))
         self._before, self._after = list(before), list(after)
+        self.unknown_id: int | None = self._model.unk_id()
+        self._spread = unknown_per_character
 
     def ids(self, texts: Sequence[str]) -> list[list[int]]:
         """See `TokenIds.ids`."""
-        found: list[list[int]] = self._model.encode(list(texts), out_type=int)
+        # One call per text: given a list, SentencePiece starts threads for each call, which
+        # cost a batch of a few prompts 50-200 us more than the encoding itself.
+        found: list[list[int]] = [self._model.encode(text, out_type=int) for text in texts]
+        unknown = self.unknown_id
+        if self._spread:
+            found = [
+                self._spread_unknown(text) if unknown in row else row
+                for text, row in zip(texts, found, strict=True)
+            ]
         return [[*self._before, *row, *self._after] for row in found]
+
+    def _spread_unknown(self, text: str) -> list[int]:
+        """``text``'s ids with each unknown run spread to one id per character."""
+        pieces = self._model.encode(text, out_type="proto").pieces
+        out: list[int] = []
+        for piece in pieces:
+            out += (
+                [piece.id] * max(1, len(piece.surface))
+                if piece.id == self.unknown_id
+                else [piece.id]
+            )
+        return out
 
     def decode(self, ids: list[int]) -> str:
         """See `TokenIds.decode`."""
@@ -79,6 +124,7 @@ class TokenizersIds:
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._unknown = unknown_per_character
+        self.unknown_id = unknown_per_character
 
     def ids(self, texts: Sequence[str]) -> list[list[int]]:
         """See `TokenIds.ids`."""

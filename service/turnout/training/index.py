@@ -10,6 +10,11 @@ and renamed into place, so a crash or Ctrl-C leaves the previous build usable.
 With ``tune``, the encoder is first tuned on the exemplars that are not held out
 (`turnout.models.tune`); the tuned encoder is a folder of the build, ``encoder/``, whose model
 sha256 is the build's encoder, and serving loads it with the build (`turnout.routing.index`).
+
+With ``screen``, a faster frozen encoder gets its own part of the build in ``screen/`` (vectors,
+kNN and classifier, fitted on the same held-out split), and the manifest its bar
+(`turnout.training.screen`): serving asks it first, and the build's encoder only when it is
+unsure.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import faiss
 import numpy as np
 
 from turnout.routing.focus import FocusedEmbedder
-from turnout.routing.index import ENCODER_FOLDER, read_manifest
+from turnout.routing.index import ENCODER_FOLDER, SCREEN, read_manifest
 from turnout.routing.knn import KnnRouter, build_index, fuse
 from turnout.training.classifier import Classifier, Examples, fit
+from turnout.training.screen import SCREEN_FORMAT, fit_bar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,7 +51,7 @@ MIN_FOR_OWN_THRESHOLD: Final = 100
 BATCH: Final = 64
 # Part of every build id: raise it when a change to the build itself (training, thresholds,
 # files) must make existing builds count as out of date.
-BUILD_FORMAT: Final = "8"
+BUILD_FORMAT: Final = "9"
 CACHE_PERCENTILE: Final = 99
 FLOOR_CHUNK: Final = 256
 
@@ -66,6 +72,8 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool = False
+    screen: dict[str, Any] | None = None
+    """The manifest's ``screen`` entry: its bar and held-out figures."""
 
 
 def build_id_of(encoder_sha: str, rows: list[dict[str, str]], percentile: float) -> str:
@@ -86,15 +94,16 @@ def held_out_rows(labels: npt.NDArray[np.int64], seed: int = 0) -> npt.NDArray[n
     return held
 
 
-def _previous(out: Path, encoder_sha: str) -> dict[str, npt.NDArray[np.float32]]:
+def _previous(out: Path, identity: str) -> dict[str, npt.NDArray[np.float32]]:
     """The previous build's vectors by text hash.
 
-    Nothing is reused from a build of another format or encoder, or one that cannot be read.
+    Nothing is reused from a build of another format or encoder (its files' ``identity``:
+    model and tokenizer), or one that cannot be read.
     """
     manifest = read_manifest(out)
     if (
         manifest.get("format") != BUILD_FORMAT
-        or manifest.get("encoder", {}).get("sha256") != encoder_sha
+        or manifest.get("encoder", {}).get("identity") != identity
     ):
         return {}
     try:
@@ -186,6 +195,81 @@ def cache_floor(
     return float(np.percentile(nearest, CACHE_PERCENTILE)) if len(held) else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Fitted:
+    """One encoder's part of a build: its vectors, classifier, and held-out fused scores."""
+
+    vectors: npt.NDArray[np.float32]
+    classifier: Classifier
+    fused: npt.NDArray[np.float32]
+    """Fused route scores of the held-out rows, ``(held, routes)``."""
+    embedded: int
+
+
+def _fit(  # noqa: PLR0913 - one stage's inputs, each a keyword
+    embedder: OnnxEmbedder,
+    rows: list[dict[str, str]],
+    labels: npt.NDArray[np.int64],
+    held: npt.NDArray[np.bool_],
+    routes: tuple[str, ...],
+    *,
+    previous: Path,
+    progress: Callable[[int], None],
+) -> _Fitted:
+    """Embed (reusing ``previous`` build's vectors), train the classifier, score held-out rows."""
+    texts = [row["text"] for row in rows]
+    known = _previous(previous, embedder.identity)
+    hashes = [row["hash"] for row in rows]
+    vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
+    classifier = fit(Examples(vectors, labels, routes, held))
+    # Exact search for the held-out rows: one batched query, and thresholds fitted on true
+    # neighbours.
+    knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
+    found = knn.neighbours(vectors[held], NEIGHBOURS)
+    fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
+    return _Fitted(vectors, classifier, fused, embedded)
+
+
+def _manifest(  # noqa: PLR0913 - the manifest's parts, each a keyword
+    fitted: _Fitted,
+    embedder: OnnxEmbedder,
+    labels: npt.NDArray[np.int64],
+    held: npt.NDArray[np.bool_],
+    routes: tuple[str, ...],
+    *,
+    build_id: str,
+    percentile: float,
+    tuned: bool,
+) -> dict[str, Any]:
+    """A stage's manifest: build id, encoder, per-route thresholds and the cache floor."""
+    per_route = _thresholds(fitted.fused, labels[held], routes, percentile)
+    floor = cache_floor(fitted.vectors[held], labels[held], fitted.vectors[~held], labels[~held])
+    encoder: dict[str, Any] = {
+        "name": embedder.manifest["name"],
+        "sha256": embedder.sha256,
+        "identity": embedder.identity,
+        "dim": embedder.dim,
+    }
+    if tuned:
+        encoder |= {"folder": ENCODER_FOLDER, "tuned": embedder.manifest["tuned"]}
+    else:
+        encoder["path"] = str(embedder.folder.resolve())
+    return {
+        "build_id": build_id,
+        "format": BUILD_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": encoder,
+        "exemplars": len(labels),
+        "neighbours": NEIGHBOURS,
+        "threshold_percentile": percentile,
+        "cache_floor": round(floor, 4),
+        "routes": {
+            route: {"exemplars": int((labels == i).sum()), **per_route[route]}
+            for i, route in enumerate(routes)
+        },
+    }
+
+
 def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     exemplars: ExemplarSet,
     out: Path,
@@ -194,6 +278,7 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     force: bool = False,
     percentile: float = THRESHOLD_PERCENTILE,
     tune: bool = False,
+    screen: OnnxEmbedder | None = None,
     progress: Callable[[int], None] = lambda _: None,
     tuning: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> BuildReport:
@@ -202,28 +287,41 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
     A build in ``out`` with the same build id is left as it is, unless ``force``. Each route's
     threshold is that ``percentile`` of its correct held-out confidence (`_thresholds`). With
     ``tune`` (``embedder`` must be tunable: `turnout.models.tune.tunable`), the encoder is tuned
-    on the rows that are not held out first, ``tuning(done, total)`` counting its steps.
+    on the rows that are not held out first, ``tuning(done, total)`` counting its steps. With
+    ``screen``, a faster encoder, the build gets a second stage in ``screen/`` that decides
+    the prompts it is sure of (`turnout.training.screen`); ``progress`` then counts both
+    encoders' rows.
     """
     started = time.perf_counter()
     routes = exemplars.routes
     route_index = {route: i for i, route in enumerate(routes)}
     texts = [exemplar.text for exemplar in exemplars.exemplars]
-    hashes = [text_hash(text) for text in texts]
     rows = [
-        {"text": text, "route": exemplar.route, "hash": key}
-        for text, key, exemplar in zip(texts, hashes, exemplars.exemplars, strict=True)
+        {"text": text, "route": exemplar.route, "hash": text_hash(text)}
+        for text, exemplar in zip(texts, exemplars.exemplars, strict=True)
     ]
-    base_sha = embedder.sha256
+    base_sha = embedder.identity
     if tune:
         from turnout.models.tune import RECIPE  # noqa: PLC0415 - needs the build extra
 
         base_sha = f"{base_sha} tuned by {RECIPE}"
+    if screen is not None:
+        base_sha = f"{base_sha} screened by {screen.identity} ({SCREEN_FORMAT})"
     build_id = build_id_of(base_sha, rows, percentile)
     existing = read_manifest(out)
     if not force and existing.get("build_id") == build_id:
-        progress(len(texts))
+        progress(len(texts) * (1 if screen is None else 2))
         seconds = time.perf_counter() - started
-        return BuildReport(build_id, existing["routes"], len(texts), 0, len(texts), seconds, True)
+        return BuildReport(
+            build_id,
+            existing["routes"],
+            len(texts),
+            0,
+            len(texts),
+            seconds,
+            up_to_date=True,
+            screen=existing.get("screen"),
+        )
     labels = np.array([route_index[e.route] for e in exemplars.exemplars], dtype=np.int64)
     held = held_out_rows(labels)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -235,53 +333,52 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
             embedder = _tune(
                 embedder, [texts[i] for i in train], labels[train], staged / ENCODER_FOLDER, tuning
             )
-        known = _previous(out, embedder.sha256)
-        vectors, embedded = _embed(texts, hashes, known, FocusedEmbedder(embedder), progress)
-        classifier = fit(Examples(vectors, labels, routes, held))
-        # Exact search for the held-out rows: one batched query, and thresholds fitted on true
-        # neighbours.
-        knn = KnnRouter(build_index(vectors[~held], exact=True), labels[~held], routes)
-        found = knn.neighbours(vectors[held], NEIGHBOURS)
-        fused = fuse(found, knn.votes(found), classifier.probabilities(vectors[held]))
-        per_route = _thresholds(fused, labels[held], routes, percentile)
-        floor = cache_floor(vectors[held], labels[held], vectors[~held], labels[~held])
-        summary = {
-            route: {"exemplars": int((labels == i).sum()), **per_route[route]}
-            for i, route in enumerate(routes)
-        }
-        encoder: dict[str, Any] = {
-            "name": embedder.manifest["name"],
-            "sha256": embedder.sha256,
-            "dim": embedder.dim,
-        }
-        if tune:
-            encoder |= {"folder": ENCODER_FOLDER, "tuned": embedder.manifest["tuned"]}
-        else:
-            encoder["path"] = str(embedder.folder.resolve())
-        manifest = {
-            "build_id": build_id,
-            "format": BUILD_FORMAT,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "encoder": encoder,
-            "exemplars": len(texts),
-            "neighbours": NEIGHBOURS,
-            "threshold_percentile": percentile,
-            "cache_floor": round(floor, 4),
-            "routes": summary,
-        }
+        fitted = _fit(embedder, rows, labels, held, routes, previous=out, progress=progress)
+        manifest = _manifest(
+            fitted,
+            embedder,
+            labels,
+            held,
+            routes,
+            build_id=build_id,
+            percentile=percentile,
+            tuned=tune,
+        )
+        if screen is not None:
+            first = _fit(
+                screen, rows, labels, held, routes, previous=out / SCREEN, progress=progress
+            )
+            staged_screen = staged / SCREEN
+            staged_screen.mkdir()
+            screen_manifest = _manifest(
+                first,
+                screen,
+                labels,
+                held,
+                routes,
+                build_id=build_id,
+                percentile=percentile,
+                tuned=False,
+            )
+            _stage(staged_screen, first.vectors, rows, first.classifier, screen_manifest)
+            unread = screen.unknown_share([texts[i] for i in np.flatnonzero(held)])
+            manifest["screen"] = {"folder": SCREEN} | fit_bar(
+                first.fused, fitted.fused, labels[held], screen_manifest["routes"], unread=unread
+            )
         if exemplars.renamed:
             manifest["renamed_routes"] = dict(exemplars.renamed)
         if exemplars.clashes:
             manifest["texts_dropped_for_two_routes"] = len(exemplars.clashes)
-        _stage(staged, vectors, rows, classifier, manifest)
+        _stage(staged, fitted.vectors, rows, fitted.classifier, manifest)
         _swap(staged, out)
     return BuildReport(
         build_id,
-        summary,
+        manifest["routes"],
         len(texts),
-        embedded,
-        len(texts) - embedded,
+        fitted.embedded,
+        len(texts) - fitted.embedded,
         time.perf_counter() - started,
+        screen=manifest.get("screen"),
     )
 
 

@@ -1,0 +1,77 @@
+"""The screen's bar: how sure the fast encoder must be to decide without the build's own.
+
+A build with a screen (``turnout index rebuild --screen``) has two stages: a fast frozen encoder
+(``use-m3``, under a millisecond) with its own kNN and classifier, then the build's encoder
+(``e5-small`` tuned, several milliseconds). The screen decides a prompt when its best route's
+fused score clears both that route's threshold and the bar; every other prompt goes to the
+build's encoder, which decides as a build without a screen does.
+
+It never decides a prompt it cannot read: one with at least `UNREAD` of its tokens unknown
+to the screen's vocabulary (use-m3 has no pieces for Bengali, Telugu or Hindi, and places all
+such prompts near each other, so it would be sure of them for the wrong reason).
+
+The bar is the lowest confidence at which the screen loses nothing on the held-out rows: of
+the rows it would decide (every one at least that sure), it routes as many right as the
+build's encoder routes right of the same rows. Users' prompts are less like the exemplars than
+held-out rows are, and the screen is less sure of them: on the default taxonomy's held-out
+sets it decides 70-85% of prompts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+UNREAD: Final = 0.25
+"""A prompt with at least this share of tokens the screen's vocabulary lacks is passed on."""
+MIN_ACCEPTED: Final = 20
+"""The bar is never set by fewer held-out rows than this: under it, the screen decides nothing."""
+SCREEN_FORMAT: Final = "screen-1"
+"""Part of a screened build's id: raise it when the bar's rule changes."""
+
+
+def fit_bar(
+    screen: npt.NDArray[np.float32],
+    main: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    thresholds: dict[str, dict[str, float]],
+    *,
+    unread: npt.NDArray[np.float32] | None = None,
+) -> dict[str, Any]:
+    """The bar, from both stages' fused scores of the held-out rows ``(rows, routes)``.
+
+    ``thresholds`` are the screen's routes (in score order) with their thresholds; ``unread``
+    the rows' shares of tokens unknown to the screen (`OnnxEmbedder.unknown_share`): rows at
+    `UNREAD` or above are passed on, as serving passes such prompts on. Returns the manifest's
+    ``screen`` fields: the bar, and on the held-out rows the share the screen decided and the
+    accuracy of the screen, the build's encoder and the two together.
+    """
+    best = screen.argmax(axis=1)
+    confidence = screen.max(axis=1)
+    floors = np.array([row["threshold"] for row in thresholds.values()], dtype=np.float32)
+    sure = confidence >= floors[best]
+    if unread is not None:
+        sure &= unread < UNREAD
+    right = best == labels
+    main_right = main.argmax(axis=1) == labels
+    order = np.argsort(-np.where(sure, confidence, -1.0), kind="stable")[: int(sure.sum())]
+    gain = np.cumsum(right[order].astype(np.int64) - main_right[order])
+    meets = np.flatnonzero(gain[MIN_ACCEPTED - 1 :] >= 0)
+    bar = float(confidence[order[meets[-1] + MIN_ACCEPTED - 1]]) if len(meets) else 1.0
+    decided = sure & (confidence >= bar)
+    together = np.where(decided, right, main_right)
+    return {
+        "unread": UNREAD,
+        "bar": math.floor(bar * 1e4) / 1e4,  # rounded down: the row that set it still clears it
+        "held_out_decided": round(float(decided.mean()), 4),
+        "held_out_accuracy": {
+            "screen": round(float(right.mean()), 4),
+            "encoder": round(float(main_right.mean()), 4),
+            "together": round(float(together.mean()), 4),
+        },
+    }

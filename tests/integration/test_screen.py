@@ -1,0 +1,134 @@
+"""A screened build: a fast encoder decides what it is sure of, the build's encoder the rest.
+
+The builds are real and by the command users run: the default taxonomy's exemplars, with
+``minilm-l6`` as the build's encoder (untuned, to keep the test short) screened by ``use-m3``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from tests.builds import MINILM_L6, USE_M3
+from tests.conftest import ENVIRON
+from tests.fakes.server import serve_in_thread
+from tests.integration.test_semantic import swap_under_load
+from turnout.app import create_app
+from turnout.cli import main
+from turnout.cli.route import index_settings
+from turnout.config import default_exemplars
+from turnout.routing.encoder import OnnxEmbedder
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(120)
+
+SURE = "Write a Python function that reverses a linked list, with unit tests."
+# Telugu: use-m3 has no pieces for its script, so it cannot be sure of it.
+UNREAD = "ఒక రైలు 2 గంటల్లో 120 కిలోమీటర్లు ప్రయాణిస్తే, దాని సగటు వేగం ఎంత?"
+
+
+def rebuild(out: Path, *extra: str) -> int:
+    argv = ["index", "rebuild", "--exemplars", str(default_exemplars()), "--out", str(out)]
+    return main([*argv, "--encoder", str(MINILM_L6), *extra])
+
+
+def manifest(index: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((index / "manifest.json").read_text())
+    return found
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("screened") / "index"
+    assert rebuild(out, "--screen", str(USE_M3)) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def screened_url(screened: Path) -> Iterator[str]:
+    with serve_in_thread(create_app(index_settings(screened, ENVIRON))) as url:
+        yield url
+
+
+def decide(url: str, text: str) -> dict[str, Any]:
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    response = httpx.post(f"{url}/v1/route", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    decided: dict[str, Any] = response.json()
+    return decided
+
+
+def test_a_screened_build_keeps_both_stages_and_the_bar(
+    screened: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = manifest(screened)
+    first = manifest(screened / "screen")
+    assert first["build_id"] == built["build_id"]
+    assert first["encoder"]["sha256"] == OnnxEmbedder(USE_M3, threads=1, max_tokens=8).sha256
+    assert built["encoder"]["name"] == "minilm-l6"
+    screen = built["screen"]
+    assert screen["folder"] == "screen"
+    assert 0 < screen["bar"] < 1
+    assert 0 < screen["held_out_decided"] < 1
+    accuracy = screen["held_out_accuracy"]
+    # The bar loses nothing on the held-out rows against the build's encoder alone.
+    assert accuracy["together"] >= accuracy["encoder"]
+    # The same exemplars unscreened are another build; screened again, the same one.
+    assert rebuild(tmp_path / "plain", "--no-screen") == 0
+    plain = manifest(tmp_path / "plain")
+    assert "screen" not in plain
+    assert plain["build_id"] != built["build_id"]
+    assert not (tmp_path / "plain" / "screen").exists()
+    again = tmp_path / "again"
+    assert rebuild(again, "--screen", str(USE_M3)) == 0
+    assert manifest(again)["build_id"] == built["build_id"]
+    assert manifest(again)["screen"] == screen
+    out = capsys.readouterr().out
+    assert f"screen use-m3: decides prompts it scores at least {screen['bar']}" in out
+
+
+def test_the_screen_decides_what_it_is_sure_of_and_passes_on_the_rest(screened_url: str) -> None:
+    sure = decide(screened_url, SURE)
+    assert (sure["route"], sure["tier"], sure["encoder"]) == ("code", "semantic", "use-m3")
+    assert sure["explanation"].startswith("use-m3 is sure of 'code'")
+    assert "semantic.screen" in sure["timings_ms"]
+    assert "semantic.encoder" not in sure["timings_ms"]
+    unread = decide(screened_url, UNREAD)
+    assert unread["encoder"] == "minilm-l6"
+    assert unread["explanation"].startswith("use-m3 cannot read it")
+    phases = ("semantic.screen", "semantic.encoder", "semantic.knn_classifier")
+    assert all(phase in unread["timings_ms"] for phase in phases)
+    metrics = httpx.get(f"{screened_url}/metrics").text
+    assert 'turnout_screen_total{outcome="decided"} 1.0' in metrics
+    assert 'turnout_screen_total{outcome="passed"} 1.0' in metrics
+    # A near-duplicate of a passed prompt reuses its decision, keyed by the screen's vector.
+    again = decide(screened_url, UNREAD + " ")
+    assert (again["tier"], again["route"]) == ("cache", unread["route"])
+
+
+def test_a_screened_build_is_swapped_in_under_load(tmp_path: Path, screened: Path) -> None:
+    index = tmp_path / "index"
+    assert rebuild(index, "--no-screen") == 0
+    first = manifest(index)["build_id"]
+
+    def swap() -> str:
+        """As `turnout index rebuild` puts a build in place: staged beside it, two renames."""
+        shutil.copytree(screened, tmp_path / ".staged")
+        index.rename(tmp_path / ".previous")
+        (tmp_path / ".staged").rename(index)
+        return str(manifest(screened)["build_id"])
+
+    with serve_in_thread(create_app(index_settings(index, ENVIRON))) as url:
+        seen, failures, second = swap_under_load(url, swap)
+        after = decide(url, SURE)
+    assert failures == []
+    assert seen[0] == first
+    assert second in seen
+    assert after["encoder"] == "use-m3"

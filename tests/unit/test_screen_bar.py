@@ -1,0 +1,57 @@
+"""The screen's bar, on held-out scores made up to show each case."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from turnout.training.screen import MIN_ACCEPTED, fit_bar
+
+ROUTES = {"a": {"threshold": 0.1}, "b": {"threshold": 0.1}}
+
+
+def scores(confidence: list[float], best: list[int]) -> np.ndarray:
+    """Two routes' scores: ``best`` gets ``confidence``, the other route a tenth of it."""
+    out = np.zeros((len(best), 2), dtype=np.float32)
+    for row, (value, route) in enumerate(zip(confidence, best, strict=True)):
+        out[row, route] = value
+        out[row, 1 - route] = value / 10
+    return out
+
+
+def test_the_bar_is_the_lowest_score_at_which_the_screen_loses_nothing() -> None:
+    n = 60
+    confidence = list(np.linspace(0.9, 0.15, n))
+    labels = np.zeros(n, dtype=np.int64)
+    # The screen is right on its 40 surest rows, wrong on the rest; the encoder always right.
+    screen = scores(confidence, [0] * 40 + [1] * 20)
+    encoder = scores([0.5] * n, [0] * n)
+    fitted = fit_bar(screen, encoder, labels, ROUTES)
+    assert fitted["bar"] == np.floor(confidence[39] * 1e4) / 1e4
+    assert fitted["held_out_decided"] == round(40 / n, 4)
+    assert fitted["held_out_accuracy"] == {
+        "screen": round(40 / n, 4),
+        "encoder": 1.0,
+        "together": 1.0,
+    }
+
+
+def test_rows_the_encoder_gets_wrong_let_the_screen_decide_more() -> None:
+    n = 60
+    confidence = list(np.linspace(0.9, 0.15, n))
+    labels = np.zeros(n, dtype=np.int64)
+    screen = scores(confidence, [0] * 40 + [1, 0] * 10)
+    # The encoder is wrong on the screen's last ten right rows: it may decide down to the last.
+    encoder = scores([0.5] * n, [0] * 40 + [0, 1] * 10)
+    fitted = fit_bar(screen, encoder, labels, ROUTES)
+    assert fitted["bar"] == np.floor(confidence[-1] * 1e4) / 1e4
+    assert fitted["held_out_accuracy"]["together"] == 0.8333
+
+
+def test_under_its_route_threshold_or_with_too_few_rows_the_screen_decides_nothing() -> None:
+    labels = np.zeros(MIN_ACCEPTED - 1, dtype=np.int64)
+    few = scores([0.9] * len(labels), [0] * len(labels))
+    assert fit_bar(few, few, labels, ROUTES)["bar"] == 1.0
+    labels = np.zeros(40, dtype=np.int64)
+    timid = scores([0.09] * 40, [0] * 40)
+    fitted = fit_bar(timid, timid, labels, ROUTES)
+    assert (fitted["bar"], fitted["held_out_decided"]) == (1.0, 0.0)
