@@ -44,7 +44,7 @@ FULL: Final = (
     ("scaling", (), 1800),
     ("encoder", (), 600),
     ("classifier", (), 1800),
-    ("accuracy", (), 2400),
+    ("accuracy", (), 3600),
 )
 QUICK: Final = (
     ("taxonomy", (), 60),

@@ -35,16 +35,19 @@ def test_the_bar_is_the_lowest_score_at_which_the_screen_loses_nothing() -> None
     }
 
 
-def test_rows_the_encoder_gets_wrong_let_the_screen_decide_more() -> None:
+def test_the_screen_also_stays_above_a_floor_between_the_encoders_accuracy_and_one() -> None:
     n = 60
     confidence = list(np.linspace(0.9, 0.15, n))
     labels = np.zeros(n, dtype=np.int64)
     screen = scores(confidence, [0] * 40 + [1, 0] * 10)
-    # The encoder is wrong on the screen's last ten right rows: it may decide down to the last.
-    encoder = scores([0.5] * n, [0] * 40 + [0, 1] * 10)
+    # The encoder is wrong on the top row and where the screen is right among the last 20: the
+    # screen loses nothing on any row, but its precision must stay at or above (1 + 49/60) / 2
+    # (0.908), which holds down to its 48th row (44 of 48 right; 45 of 50 is not).
+    encoder = scores([0.5] * n, [1] + [0] * 39 + [0, 1] * 10)
     fitted = fit_bar(screen, encoder, labels, ROUTES)
-    assert fitted["bar"] == np.floor(confidence[-1] * 1e4) / 1e4
-    assert fitted["held_out_accuracy"]["together"] == 0.8333
+    assert fitted["bar"] == np.floor(confidence[47] * 1e4) / 1e4
+    assert fitted["held_out_decided"] == 0.8
+    assert fitted["held_out_accuracy"]["together"] == round((44 + 6) / 60, 4)
 
 
 def test_under_its_route_threshold_or_with_too_few_rows_the_screen_decides_nothing() -> None:

@@ -7,7 +7,10 @@ conversation is embedded with the previous user turn (`turnout.routing.analyze`)
 embeddings are mixed, the follow-up weighing as much as its context. The best route wins if its
 score clears the route's threshold (fitted by ``turnout index rebuild``); otherwise the request
 goes to the default route, and the decision says which route came closest. A near-duplicate of a
-recent prompt reuses its decision through the L1 cache (`turnout.routing.cache`). The embedding
+recent prompt reuses its decision through the L1 cache (`turnout.routing.cache`). A screened
+build's fast encoder embeds and scores every prompt first, and decides those it can read and is
+sure of (`turnout.training.screen`); the build's own encoder embeds the rest, and the caches
+are keyed by the fast encoder's vectors, so a repeat never reaches the slow one. The embedding
 runs through the shared `MicroBatcher`; the kNN search and the classifier run inline
 (microseconds to half a millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 """
