@@ -16,7 +16,7 @@ import pytest
 from tests.builds import MINILM_L6, USE_M3
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
-from tests.integration.test_semantic import swap_under_load
+from tests.integration.test_semantic import decide, swap_under_load
 from turnout.app import create_app
 from turnout.cli import main
 from turnout.cli.route import index_settings
@@ -55,14 +55,6 @@ def screened(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def screened_url(screened: Path) -> Iterator[str]:
     with serve_in_thread(create_app(index_settings(screened, ENVIRON))) as url:
         yield url
-
-
-def decide(url: str, text: str) -> dict[str, Any]:
-    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
-    response = httpx.post(f"{url}/v1/route", json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    decided: dict[str, Any] = response.json()
-    return decided
 
 
 def test_a_screened_build_keeps_both_stages_and_the_bar(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -70,11 +70,11 @@ def semantic_url(semantic_settings: Settings) -> Iterator[str]:
         yield url
 
 
-def decide(url: str, text: str) -> dict[str, object]:
+def decide(url: str, text: str) -> dict[str, Any]:
     body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
     response = httpx.post(f"{url}/v1/route", json=body, timeout=10)
     assert response.status_code == 200, response.text
-    decided: dict[str, object] = response.json()
+    decided: dict[str, Any] = response.json()
     return decided
 
 
