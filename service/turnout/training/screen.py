@@ -15,8 +15,8 @@ least that sure), the screen both loses nothing (it routes as many right as the 
 routes right of the same rows) and is right at least halfway from the encoder's own held-out
 accuracy to every time (`PRECISION_FLOOR`). The first condition alone follows the noise of a
 few hundred rows down to a low bar: on MMLU-Pro's domains it let the screen decide 96% of the
-queries at 0.745 accuracy, where e5-small tuned alone routes 0.775; with the floor, 60% at
-0.772.
+queries at 0.745 accuracy, where e5-small tuned alone routes 0.773; with the floor, 62% at
+0.770 (``benchmarks/accuracy.py``).
 """
 
 from __future__ import annotations
