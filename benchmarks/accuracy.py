@@ -49,6 +49,22 @@ SETUPS: Final = (
     ("e5-small tuned, screened by use-m3", "e5-small", True, "use-m3"),
 )
 Setup = tuple[str, str, bool, str | None]
+
+
+def slug(name: str) -> str:
+    """A setup's name as a folder name that a YAML flow mapping can hold."""
+    return name.replace(" ", "_").replace(",", "")
+
+
+def encoders(setup: Setup) -> tuple[OnnxEmbedder, OnnxEmbedder | None]:
+    """The setup's encoder and its screen's, loaded as ``turnout index rebuild`` loads them."""
+    _, encoder, _, screen = setup
+    embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
+    if screen is None:
+        return embedder, None
+    return embedder, OnnxEmbedder(HOME.encoder(screen), threads=2, max_tokens=256)
+
+
 OUT_OF_SCOPE: Final = "oos"
 MMLU_PER_DOMAIN: Final = 300
 ENGLISH_ROUTE_ROWS: Final = 300
@@ -81,17 +97,14 @@ def _build(
     setup: Setup, rows: Rows, folder: Path, *, default_route: str, unsure: str
 ) -> tuple[Settings, dict[str, Any]]:
     """Settings routing by an index of ``rows`` (text, label) built with ``setup``."""
-    name, encoder, tune, screen = setup
+    name, encoder, tune, _ = setup
     folder.mkdir(parents=True, exist_ok=True)
     exemplars = folder / "exemplars.jsonl"
     exemplars.write_text(
         "".join(json.dumps({"text": r["text"], "route": r["label"]}) + "\n" for r in rows)
     )
-    embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)  # as rebuild runs it
+    embedder, screener = encoders(setup)
     found = load_exemplars(exemplars)
-    screener = (
-        None if screen is None else OnnxEmbedder(HOME.encoder(screen), threads=2, max_tokens=256)
-    )
     report = rebuild(found, folder / "index", embedder, tune=tune, screen=screener, force=True)
     floor = read_manifest(folder / "index")["cache_floor"]
     built = {
@@ -221,8 +234,7 @@ def main() -> None:
             for setup in SETUPS:
                 if args.setup and setup[0] not in args.setup:
                     continue
-                slug = setup[0].replace(" ", "_").replace(",", "")
-                found = DATASETS[name](setup, Path(scratch) / name / slug, step)
+                found = DATASETS[name](setup, Path(scratch) / name / slug(setup[0]), step)
                 for row in found:
                     print(json.dumps(row), flush=True)
                 rows += found

@@ -24,11 +24,10 @@ import asyncio
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from benchmarks.accuracy import HELDOUT2
+from benchmarks.accuracy import HELDOUT2, Setup, encoders, slug
 from benchmarks.common import (
-    HOME,
     chat_body,
     decide_all,
     emit,
@@ -43,9 +42,11 @@ from benchmarks.data import load_rows
 from benchmarks.loadgen import run_load
 from benchmarks.taxonomy import HELDOUT, heldout_rows
 from turnout.config import default_exemplars, parse_settings
-from turnout.routing.encoder import OnnxEmbedder
 from turnout.training.exemplars import ExemplarSet, load_exemplars
 from turnout.training.index import rebuild
+
+if TYPE_CHECKING:
+    from turnout.routing.encoder import OnnxEmbedder
 
 # (encoder_workers, encoder_threads) on two cores
 LAYOUTS: Final = ((1, 2), (2, 1))
@@ -188,7 +189,7 @@ def main() -> None:
 
 
 def measure(
-    setup: tuple[str, str, bool, str | None],
+    setup: Setup,
     found: ExemplarSet,
     folder: Path,
     prompts: list[str],
@@ -196,12 +197,9 @@ def measure(
     quick: bool,
 ) -> list[dict[str, Any]]:
     """One setup's build of ``found``: in-process at 1 and 32 callers, and by prompt length."""
-    name, encoder, tune, screen = setup
-    index = folder / name.replace(" ", "_").replace(",", "")
-    embedder = OnnxEmbedder(HOME.encoder(encoder), threads=2, max_tokens=256)
-    screener = (
-        None if screen is None else OnnxEmbedder(HOME.encoder(screen), threads=2, max_tokens=256)
-    )
+    name, _, tune, _ = setup
+    index = folder / slug(name)
+    embedder, screener = encoders(setup)
     rebuild(found, index, embedder, tune=tune, screen=screener)
     config = _config(index, list(found.routes))
     results = [
@@ -226,7 +224,7 @@ def measure(
 
 def extra(name: str, found: ExemplarSet, folder: Path, prompts: list[str]) -> list[dict[str, Any]]:
     """The tuned build (as `measure` built it) in the encoder's other layout, and over HTTP."""
-    index = folder / name.replace(" ", "_").replace(",", "")
+    index = folder / slug(name)
     config = _config(index, list(found.routes))
     routing = parse_settings(config.encode(), {}).routing
     default = (routing.encoder_workers, routing.encoder_threads)
