@@ -192,6 +192,29 @@ def _rebuild(_: Path) -> list[str]:
     ]
 
 
+def _long_prompts(_: Path) -> list[str]:
+    rows = latest("long_prompts", lambda r: (r["tokens"], r["variant"]))
+    if not rows:
+        return ["No result: `.venv/bin/python -m benchmarks.long_prompts`."]
+    table = [
+        "| tokens | encoder | prompts | accuracy | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['tokens']} | {r['variant']} | {r['prompts']} | {r['accuracy']:.3f} "
+        f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+        for r in rows
+    ]
+    return [
+        "The default router on dataset prompts that are not exemplars (GSM8K, MMLU-Pro, MT-Bench), "
+        "by length in the tuned encoder's tokens, at 1 caller: as shipped, the tuned encoder "
+        "reading the head and tail 128 tokens it was tuned on, and with that cap taken off. "
+        f"Measured in one run on {_where(rows[-1])}.",
+        "",
+        *table,
+    ]
+
+
 def _speculation(_: Path) -> list[str]:
     rows = latest("speculation")
     if not rows:
@@ -869,6 +892,7 @@ SECTIONS: Final = (
     ("Routing accuracy: classifiers per dataset", _accuracy),
     ("Routing accuracy: encoders, frozen and tuned", _encoders),
     ("The whole decision and each tier", _decision),
+    ("Longer prompts: accuracy and time by length", _long_prompts),
     ("Fast path: the rules tier", _rules),
     ("Cost: a traffic mix routed by the default config", _cost),
     ("Decision cache", _cache),

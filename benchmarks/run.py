@@ -31,6 +31,7 @@ FULL: Final = (
     ("sessions", (), 300),
     ("cache", (), 300),
     ("decision", (), 600),
+    ("long_prompts", (), 300),
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
     ("workers", (), 300),

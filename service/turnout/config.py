@@ -40,6 +40,7 @@ Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 DEFAULT_CONFIG: Final = "defaults/config.yaml"
 DEFAULT_EXEMPLARS: Final = "defaults/exemplars"
 RESERVED_MODEL: Final = "auto"
+READ_TOKENS: Final = 256  # routing.max_tokens' default, and what `turnout index rebuild` reads
 _BUILD_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 logger = logging.getLogger(__name__)
@@ -476,7 +477,9 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     encoder_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
     encoder_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
-    max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = 256
+    max_tokens: Annotated[int, msgspec.Meta(ge=8, le=4096)] = READ_TOKENS
+    """Of a longer prompt, how many tokens the encoder reads (its head and tail); a tuned
+    encoder reads at most what it was tuned on (128)."""
     max_scan_chars: Annotated[int, msgspec.Meta(ge=1024)] = 65_536
     """Of each message, what rules and the language detector read (its head and tail)."""
     neighbours: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10

@@ -182,3 +182,15 @@ def test_the_threshold_percentile_sets_the_thresholds_and_the_build(
         main(command("80"))
     assert refused.value.code == 2
     assert "not a percentile from 0 to 50: '80'" in capsys.readouterr().err
+
+
+def test_rebuild_takes_an_encoder_by_its_name_in_the_data_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_exemplars(tmp_path / "exemplars", ROUTES)
+    argv = ["index", "rebuild", "--exemplars", str(source), "--out", str(tmp_path / "build")]
+    assert main([*argv, "--encoder", "minilm-l6", "--no-screen"]) == 0
+    encoder = json.loads((tmp_path / "build" / "manifest.json").read_text())["encoder"]
+    assert encoder["name"] == "minilm-l6"
+    assert main([*argv, "--encoder", "no-such-encoder"]) == 2
+    assert "no-such-encoder" in capsys.readouterr().err

@@ -23,8 +23,8 @@ from tests.integration.test_index_rebuild import ROUTES, write_exemplars
 from tests.integration.test_semantic import CONFIG, decide, swap_under_load
 from turnout.app import create_app
 from turnout.cli import main
-from turnout.config import parse_settings
-from turnout.models.tune import RECIPE
+from turnout.config import READ_TOKENS, parse_settings
+from turnout.models.tune import RECIPE, TRAIN_TOKENS
 from turnout.routing.encoder import OnnxEmbedder
 from turnout.training.exemplars import load_exemplars
 from turnout.training.index import BuildReport, rebuild
@@ -43,7 +43,8 @@ def config(index: Path, beta: str) -> str:
 
 
 def build(folder: Path, *, tune: bool) -> BuildReport:
-    embedder = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=128)
+    """As `tuned` builds, but in-process."""
+    embedder = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=READ_TOKENS)
     source = write_exemplars(folder / "exemplars", ROUTES)
     return rebuild(load_exemplars(source), folder / "index", embedder, tune=tune)
 
@@ -93,6 +94,22 @@ def test_a_tuned_build_carries_its_encoder_and_separates_the_routes(
     tuned_encoder = OnnxEmbedder(index / "encoder", threads=2, max_tokens=128)
     assert tuned_encoder.sha256 == encoder["sha256"] != base.sha256
     assert route_margin(tuned_encoder) > route_margin(base) + 0.05
+
+
+def test_a_tuned_encoder_reads_at_most_what_it_was_tuned_on(tuned: Path) -> None:
+    base = OnnxEmbedder(E5_SMALL, threads=2, max_tokens=READ_TOKENS)
+    encoder = OnnxEmbedder(tuned / "encoder", threads=2, max_tokens=READ_TOKENS)
+    assert base.max_tokens == READ_TOKENS > encoder.max_tokens == TRAIN_TOKENS
+    assert OnnxEmbedder(tuned / "encoder", threads=2, max_tokens=64).max_tokens == 64
+    # Two prompts of about 200 tokens that differ only past the tuned encoder's head and tail
+    head = "Please summarize the following report for the board. " * 6
+    tail = " The quarterly figures are attached below." + " Revenue grew in every region." * 12
+    one, other = (head + words * 6 + tail for words in (" cats sleep", " stock fell"))
+    tuned_one, tuned_other = encoder.embed([one, other])
+    base_one, base_other = base.embed([one, other])
+    assert np.array_equal(tuned_one, tuned_other)
+    assert not np.allclose(base_one, base_other, atol=1e-3)
+    assert encoder.identity != OnnxEmbedder(tuned / "encoder", threads=2, max_tokens=64).identity
 
 
 def test_tuning_is_deterministic(tmp_path: Path, tuned: Path) -> None:

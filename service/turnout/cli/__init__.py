@@ -104,7 +104,8 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         "--encoder",
         type=Path,
         default=home.encoder(),
-        help="encoder build (default: use-m3; e5-small is tuned on the exemplars)",
+        help="encoder build: a folder, or a name in the data directory (default: use-m3; "
+        "e5-small is tuned on the exemplars)",
     )
     rebuild.add_argument(
         "--threshold-percentile",
@@ -124,8 +125,9 @@ def _parser(home: Home) -> argparse.ArgumentParser:
         "--screen",
         type=Path,
         metavar="ENCODER",
-        help="a faster encoder build that decides the prompts it is sure of, the build's "
-        "encoder the rest (default: use-m3, unless it is --encoder)",
+        help="a faster encoder build (a folder or a name, as --encoder) that decides the "
+        "prompts it is sure of, the build's encoder the rest (default: use-m3, unless it is "
+        "--encoder)",
     )
     screen.add_argument(
         "--no-screen", action="store_true", help="every prompt goes to the build's encoder"
@@ -197,13 +199,20 @@ def _rebuild(args: argparse.Namespace, home: Home) -> None:
     """``turnout index rebuild``; screened by the data directory's use-m3 unless told not to."""
     from turnout.cli.index import Choices, rebuild_index  # noqa: PLC0415 - as above
 
-    screen: Path | None = args.screen
+    screen: Path | None = None if args.screen is None else _encoder(args.screen, home)
     if screen is None and not args.no_screen and (home.encoder() / "manifest.json").exists():
         screen = home.encoder()
     choices = Choices(force=args.force, tune=args.tune, strict=args.strict, screen=screen)
     if args.threshold_percentile is not None:
         choices = replace(choices, percentile=args.threshold_percentile)
-    rebuild_index(args.exemplars, args.out, args.encoder, choices)
+    rebuild_index(args.exemplars, args.out, _encoder(args.encoder, home), choices)
+
+
+def _encoder(given: Path, home: Home) -> Path:
+    """An encoder build's folder as given, or the data directory's build of that name."""
+    if given.exists() or len(given.parts) != 1:
+        return given
+    return home.encoder(given.name)
 
 
 def _fill_home(settings: Settings, home: Home) -> None:

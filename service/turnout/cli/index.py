@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from turnout.config import default_exemplars
+from turnout.config import READ_TOKENS, default_exemplars
 from turnout.errors import ConfigError
 from turnout.home import DEFAULT_ENCODER
 from turnout.routing.encoder import OnnxEmbedder
@@ -65,10 +65,10 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
             an encoder that cannot be tuned.
     """
     found = load_exemplars(exemplars, strict=choices.strict)
-    embedder = OnnxEmbedder(encoder, threads=2, max_tokens=256)
+    embedder = OnnxEmbedder(encoder, threads=2, max_tokens=READ_TOKENS)
     screen = None
     if choices.screen is not None:
-        screen = OnnxEmbedder(choices.screen, threads=2, max_tokens=256)
+        screen = OnnxEmbedder(choices.screen, threads=2, max_tokens=READ_TOKENS)
         if screen.sha256 == embedder.sha256:
             screen = None
     console = Console()

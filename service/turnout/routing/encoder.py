@@ -84,13 +84,17 @@ class OnnxEmbedder:
     def __init__(self, folder: Path, *, threads: int, max_tokens: int) -> None:
         """Load and verify an encoder build.
 
+        ``max_tokens``: of a longer text, how many tokens it reads (head and tail). A tuned
+        build reads at most what it was tuned on (its manifest's ``read_tokens``): longer,
+        it meets texts unlike those it learned from, and costs more.
+
         Raises:
             ConfigError: the build is missing, altered, or shorter than ``max_tokens``.
         """
         self.manifest = _manifest(folder)
         self.folder = folder
         self.threads = threads
-        self.max_tokens = max_tokens
+        self.max_tokens = min(max_tokens, self.manifest.get("read_tokens", max_tokens))
         if max_tokens > self.manifest["max_tokens"]:
             raise ConfigError(
                 f"routing.encoder.max_tokens: {max_tokens} is over the encoder's "
@@ -109,7 +113,7 @@ class OnnxEmbedder:
         except ORT_ERRORS as exc:
             raise ConfigError(f"cannot load the encoder in {folder}: {exc}") from exc
         self.tokenizer = load_tokenizer(folder, self.manifest)  # its files' sha256 checked
-        self._max_chars = max_tokens * CHARS_PER_TOKEN
+        self._max_chars = self.max_tokens * CHARS_PER_TOKEN
         self._inputs = tuple(self.manifest["inputs"])
 
     @property
@@ -126,12 +130,13 @@ class OnnxEmbedder:
 
     @property
     def identity(self) -> str:
-        """A digest of every file of the build, model and tokenizer: what build ids use.
+        """A digest of every file of the build, model and tokenizer, and of how much it reads.
 
-        A tokenizer that changes the vectors then makes the index builds out of date too.
+        What build ids use: a tokenizer or a reading length that changes the vectors then makes
+        the index builds out of date too.
         """
         files = sorted(self.manifest["files"].items())
-        return hashlib.sha256(json.dumps(files).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([files, self.max_tokens]).encode()).hexdigest()
 
     @property
     def dim(self) -> int:
