@@ -265,8 +265,9 @@ class RouteSettings(_Settings, frozen=True, kw_only=True):
     bandit: BanditSettings = BanditSettings()
     cascade: CascadeSettings = CascadeSettings()
     speculate: bool = False
-    """Start the upstream call when a speculative rule guesses this route (before the semantic
-    tier decides); off by default, since a wrong guess costs a cancelled upstream call."""
+    """Start the upstream call when a speculative rule, or a screened index's screen, guesses
+    this route (before the semantic tier decides); off by default, since a wrong guess costs a
+    cancelled upstream call."""
 
 
 KeyHash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]

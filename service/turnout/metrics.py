@@ -79,8 +79,9 @@ class Metrics:
         )
         self._speculation = Counter(
             "turnout_speculation",
-            "Speculative upstream calls by outcome: agreed (kept) or disagreed (cancelled).",
-            ["outcome"],
+            "Speculative upstream calls by outcome, agreed (kept) or disagreed (cancelled), and by"
+            " what guessed: a speculative rule or the semantic tier's screen.",
+            ["outcome", "guess"],
             registry=self.registry,
         )
         self._speculation_saved = Counter(
@@ -150,9 +151,12 @@ class Metrics:
         """Count one request through a route's cascade."""
         self._cascade.labels(route, outcome).inc()
 
-    def speculation(self, outcome: str, *, saved_s: float, wasted_tokens: int) -> None:
-        """Count a speculative call's outcome, the time it saved and the tokens it wasted."""
-        self._speculation.labels(outcome).inc()
+    def speculation(self, outcome: str, by: str, *, saved_s: float, wasted_tokens: int) -> None:
+        """Count a speculative call's outcome, the time it saved and the tokens it wasted.
+
+        ``by``: what guessed, ``rule`` or ``screen``.
+        """
+        self._speculation.labels(outcome, by).inc()
         self._speculation_saved.inc(saved_s)
         self._speculation_wasted.inc(wasted_tokens)
 

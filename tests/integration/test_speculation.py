@@ -1,15 +1,23 @@
-"""Speculative dispatch: a guess starts the upstream call; a wrong one never reaches the client."""
+"""Speculative dispatch: a guess starts the upstream call; a wrong one never reaches the client.
+
+The guesses are a speculative rule's, and a screened build's screen's (its best route for a
+prompt it passes on to the build's encoder).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import httpx
 import msgspec
 import pytest
 
+from tests.builds import MINILM_L6, USE_M3
 from tests.fakes.server import router_over_upstreams
+from tests.integration.test_index_rebuild import ROUTES, write_exemplars
 from tests.integration.test_semantic import index_dir  # noqa: F401 - the fixture
+from turnout.cli import main
 from turnout.demo.upstream import Behaviour, SimulatedUpstream
 
 if TYPE_CHECKING:
@@ -92,7 +100,7 @@ def test_a_wrong_guess_is_cancelled_and_never_reaches_the_client(fresh: Served) 
     assert len(guessed.received) <= 1
     assert "completed" not in guessed.wait_for_stream_ends(len(guessed.received), timeout_s=2)
     metrics = client.get("/metrics").text
-    assert 'turnout_speculation_total{outcome="disagreed"} 1.0' in metrics
+    assert 'turnout_speculation_total{guess="rule",outcome="disagreed"} 1.0' in metrics
     assert "turnout_speculation_wasted_tokens_total" in metrics
 
 
@@ -103,3 +111,59 @@ def test_a_guess_for_a_route_without_speculation_starts_nothing(fresh: Served) -
     assert guessed.received == []
     assert answer.headers["x-turnout-model"] == "decided/m"
     assert len(decided.received) == 1
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The routes above, minilm-l6 screened by use-m3 and no rules: only the screen guesses.
+
+    With eight exemplars a route, the screen is never sure (its bar is 1: too few held-out
+    rows to fit one), so it guesses on every prompt whose best route clears its threshold.
+    """
+    folder = tmp_path_factory.mktemp("screened")
+    argv = ["index", "rebuild", "--exemplars", str(write_exemplars(folder / "exemplars", ROUTES))]
+    argv += ["--out", str(folder / "index"), "--encoder", str(MINILM_L6), "--screen", str(USE_M3)]
+    assert main(argv) == 0
+    config = CONFIG[: CONFIG.index("rules:")] + "default_route: general\n"
+    names = ("guessed", "decided")
+    with router_over_upstreams(config, names, index=folder / "index") as (upstreams, client):
+        yield upstreams[0], upstreams[1], client
+
+
+def guessed_and_decided(answer: httpx.Response) -> tuple[str, str]:
+    explanation = json.loads(answer.headers["x-turnout-decision"])["explanation"]
+    assert "use-m3 unsure" in explanation
+    return explanation.split("guesses '")[1].split("'")[0], answer.headers["x-turnout-route"]
+
+
+def test_the_screens_guess_starts_the_call_and_is_the_answer_when_it_holds(
+    screened: Served,
+) -> None:
+    math, code, client = screened  # the upstreams of those routes
+    for upstream in (math, code):
+        upstream.reset()
+    answer = chat(client, "solve 2x + 5 = 13 for x")
+    assert answer.status_code == 200
+    assert guessed_and_decided(answer) == ("math", "math")
+    assert answer.headers["x-turnout-speculation"] == "agreed"
+    assert (len(math.received), code.received) == (1, [])  # sent once, on the guess
+    metrics = client.get("/metrics").text
+    assert 'turnout_speculation_total{guess="screen",outcome="agreed"} 1.0' in metrics
+
+
+def test_a_wrong_screen_guess_is_cancelled_and_never_reaches_the_client(screened: Served) -> None:
+    math, code, client = screened
+    for upstream in (math, code):
+        upstream.reset()
+    code.queue(Behaviour(chunks=40, chunk_delay_s=0.05))  # a long stream, if it gets going
+    answer = chat(client, "compute fibonacci numbers in python", stream=True)
+    assert answer.status_code == 200
+    assert guessed_and_decided(answer) == ("code", "math")
+    assert answer.headers["x-turnout-speculation"] == "disagreed"
+    assert answer.headers["x-turnout-model"] == "guessed/m"  # math's upstream
+    assert "decided/m" not in answer.text
+    assert len(math.received) == 1
+    assert len(code.received) <= 1
+    assert "completed" not in code.wait_for_stream_ends(len(code.received), timeout_s=2)
+    metrics = client.get("/metrics").text
+    assert 'turnout_speculation_total{guess="screen",outcome="disagreed"} 1.0' in metrics

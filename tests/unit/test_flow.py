@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from turnout.config import Settings
     from turnout.routing.analyze import RoutingInput
+    from turnout.routing.decision import Guessed
     from turnout.wire.request import Request
 
 HINT = msgspec.convert(
@@ -37,12 +38,15 @@ class FixedTier:
 
     tier = Tier.SEMANTIC
 
-    def __init__(self, route: str) -> None:
+    def __init__(self, route: str, guess: str | None = None) -> None:
         self.route = route
+        self.guess = guess
         self.asked = 0
 
-    async def match(self, inp: RoutingInput) -> RouteMatch:
+    async def match(self, inp: RoutingInput, guessed: Guessed | None = None) -> RouteMatch:
         self.asked += 1
+        if self.guess is not None and guessed is not None:
+            guessed(self.guess)
         return RouteMatch(self.route, Tier.SEMANTIC, 0.9, "fixed")
 
 
@@ -75,6 +79,24 @@ async def test_the_fast_tiers_leave_a_guess_and_the_slow_ones_decide(settings: S
     assert (decided.decision.route, decided.decision.tier, slow.asked) == ("code", Tier.SEMANTIC, 1)
     assert set(decided.decision.timings_ms) == {"rule", "semantic"}
     assert decided.decision_ms >= guess.decision_ms
+
+
+@pytest.mark.anyio
+async def test_a_slow_tiers_guess_is_handed_over_before_it_decides(settings: Settings) -> None:
+    slow = FixedTier("code", guess="chat")
+    routing = router(settings, slow, {"chat"})
+    read = routing.read(body("hello there, how do I start?"))
+    assert isinstance(read, Read)
+    assert read.pending.guess is None  # no rule's hint
+    told: list[str] = []
+    decided = await routing.finish(read, told.append)
+    assert (told, decided.decision.route) == (["chat"], "code")
+    guess = routing.guessed(read, "chat", Tier.SEMANTIC)
+    assert guess is not None
+    assert (guess.decision.route, guess.decision.tier) == ("chat", Tier.SEMANTIC)
+    assert routing.guessed(read, "code", Tier.SEMANTIC) is None  # code does not speculate
+    assert routing.speculates
+    assert not router(settings, slow, ()).speculates
 
 
 @pytest.mark.anyio

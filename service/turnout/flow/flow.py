@@ -7,13 +7,15 @@ it, off the time to first byte.
 
 Speculation is one branch of it. When the fast tiers leave the decision to the semantic tier
 but a speculative rule guessed a route that allows it (``routes[].speculate``), the guess's
-upstream call starts at once, while the semantic tier decides. When the decision agrees, that
-call is the answer: nothing is sent twice. When it does not, the call is cancelled (its
-connection dropped, before or after its headers) and the decided route's candidates are tried.
-Nothing of a speculative call reaches the client before the decision agrees. The caller's rate
-limits count the request once, before either call.
+upstream call starts at once, while the semantic tier decides. Without a rule's guess, a
+screened build's screen can make one (`turnout.routing.semantic`): its best route for a prompt
+it passes on to the build's slower encoder, and the call starts on that while the encoder
+runs. When the decision agrees, that call is the answer: nothing is sent twice. When it does
+not, the call is cancelled (its connection dropped, before or after its headers) and the
+decided route's candidates are tried. Nothing of a speculative call reaches the client before
+the decision agrees. The caller's rate limits count the request once, before either call.
 
-``turnout_speculation_total{outcome="agreed|disagreed"}``,
+``turnout_speculation_total{outcome="agreed|disagreed", guess="rule|screen"}``,
 ``turnout_speculation_saved_seconds_total`` (decision time the upstream call overlapped) and
 ``turnout_speculation_wasted_tokens_total`` (estimated prompt and output tokens of cancelled
 calls) measure it.
@@ -30,6 +32,7 @@ from turnout.errors import ServiceError
 from turnout.flow.router import Pin, Routed
 from turnout.policy.admission import Settlement
 from turnout.policy.budgets import answer_cost
+from turnout.routing.decision import Tier
 from turnout.tracing import Tracing
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from turnout.wire.request import Request
 
 Speculated = Literal["agreed", "disagreed"]
+Guesser = Literal["rule", "screen"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class _Guess:
     """A speculative call in flight."""
 
     routed: Routed
+    by: Guesser
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
     answered: Answered | None = None
@@ -110,7 +115,7 @@ class Flow:
             self._tracing.decided(read)
             return await self._send(read, exchange)
         guess = self.router.guess(read)
-        if guess is None:
+        if guess is None and not self.router.speculates:
             exchange.routed = await self.router.finish(read)
             self._tracing.decided(exchange.routed)
             return await self._send(exchange.routed, exchange)
@@ -175,35 +180,67 @@ class Flow:
         )
         return Answered(routed, admitted, sent)
 
-    async def _speculate(self, read: Read, guess: Routed, exchange: Exchange) -> Answered:
-        """Send on the guess while the slow tiers decide; keep or cancel the guess's call."""
-        call = _Guess(guess)
-        decided: Routed | ServiceError
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._run_guess, call, exchange)
-            try:
-                decided = await self.router.finish(read)
-                self._tracing.decided(decided)
-            except ServiceError as exc:  # raised after the group, so that it is not grouped
-                decided = exc
-            agreed = isinstance(decided, Routed) and decided.decision.route == guess.decision.route
-            if not agreed:
-                await _abandon(call)
-        if isinstance(decided, ServiceError):
-            raise decided
+    async def _speculate(self, read: Read, guess: Routed | None, exchange: Exchange) -> Answered:
+        """Send on a guess while the slow tiers decide; keep or cancel the guess's call.
+
+        The guess is a rule's (``guess``) or, without one, the semantic tier's screen's, if it
+        makes one and its route allows it; with neither, nothing starts before the decision.
+        """
+        call, decided = await self._race(read, guess, exchange)
         exchange.routed = decided
-        if not agreed:
-            wasted = guess.inp.tokens
-            self._metrics.speculation("disagreed", saved_s=0.0, wasted_tokens=wasted)
+        if call is None:
+            return await self._send(decided, exchange, counted=True)
+        if decided.decision.route != call.routed.decision.route:
+            wasted = call.routed.inp.tokens
+            self._metrics.speculation("disagreed", call.by, saved_s=0.0, wasted_tokens=wasted)
             answered = await self._send(decided, exchange, counted=True)
             return replace(answered, speculation="disagreed")
         if call.error is not None:
             raise call.error
         if call.answered is None:
             raise AssertionError("an agreed speculative call ends with an answer or an error")
-        saved = max(0.0, decided.decision_ms - guess.decision_ms) / 1000
-        self._metrics.speculation("agreed", saved_s=saved, wasted_tokens=0)
+        saved = max(0.0, decided.decision_ms - call.routed.decision_ms) / 1000
+        self._metrics.speculation("agreed", call.by, saved_s=saved, wasted_tokens=0)
         return replace(call.answered, routed=decided, speculation="agreed")
+
+    async def _race(
+        self, read: Read, guess: Routed | None, exchange: Exchange
+    ) -> tuple[_Guess | None, Routed]:
+        """Decide while a guess's call runs; cancel the call if the decision disagrees.
+
+        Returns the call (None when nothing was guessed) and the decision.
+
+        Raises:
+            ServiceError: the slow tiers', once the call is cancelled.
+        """
+        calls: list[_Guess] = []
+        decided: Routed | ServiceError
+        async with anyio.create_task_group() as group:
+
+            def start(routed: Routed, by: Guesser) -> None:
+                calls.append(_Guess(routed, by))
+                group.start_soon(self._run_guess, calls[0], exchange)
+
+            def screened(route: str) -> None:
+                found = None if calls else self.router.guessed(read, route, Tier.SEMANTIC)
+                if found is not None:
+                    start(found, "screen")
+
+            if guess is not None:
+                start(guess, "rule")
+            try:
+                decided = await self.router.finish(read, screened)
+                self._tracing.decided(decided)
+            except ServiceError as exc:  # raised after the group, so that it is not grouped
+                decided = exc
+            call = calls[0] if calls else None
+            if call is not None and not (
+                isinstance(decided, Routed) and decided.decision.route == call.routed.decision.route
+            ):
+                await _abandon(call)
+        if isinstance(decided, ServiceError):
+            raise decided
+        return call, decided
 
     async def _run_guess(self, call: _Guess, exchange: Exchange) -> None:
         try:

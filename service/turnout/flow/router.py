@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from turnout.policy.experiments import Variant
     from turnout.policy.selector import Selector
     from turnout.routing.analyze import RoutingInput
-    from turnout.routing.decision import Evidence
+    from turnout.routing.decision import Evidence, Guessed
     from turnout.routing.pipeline import Pending, Pipeline
     from turnout.wire.request import Request
 
@@ -137,21 +137,33 @@ class Router:
             return self._routed(request, inp, found, started)
         return Read(request, inp, found, started)
 
-    async def finish(self, read: Read) -> Routed:
+    @property
+    def speculates(self) -> bool:
+        """Whether any route may start an upstream call on a guess."""
+        return bool(self._speculative)
+
+    async def finish(self, read: Read, guessed: Guessed | None = None) -> Routed:
         """Decide with the slow tiers what the fast ones left.
+
+        ``guessed``: told of a slow tier's early guess (a screened build's screen), if it
+        makes one.
 
         Raises:
             RequestError: no model of the decided route can take the request.
         """
-        decision = await self._pipeline.slow(read.pending, read.inp)
+        decision = await self._pipeline.slow(read.pending, read.inp, guessed)
         return self._routed(read.request, read.inp, decision, read.started)
 
     def guess(self, read: Read) -> Routed | None:
         """A speculative rule's guess, routed, when its route may start an upstream call."""
         route = read.pending.guess
-        if route is None or route not in self._speculative:
+        return None if route is None else self.guessed(read, route, Tier.RULE)
+
+    def guessed(self, read: Read, route: str, tier: Tier) -> Routed | None:
+        """``tier``'s guess of ``route``, routed, when the route may start an upstream call."""
+        if route not in self._speculative:
             return None
-        decision = Decision(route, Tier.RULE, 0.0, "speculative guess")
+        decision = Decision(route, tier, 0.0, "speculative guess")
         try:
             targets, variant = self._candidates(decision, read.request, read.inp)
         except RequestError:  # the guessed route cannot take it: nothing to start, not an error

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 MS: Final = 1000.0
+
+Guessed = Callable[[str], None]
+"""Told the route a decision will likely name, while a slow tier still decides (a speculative
+call can start on it)."""
 """Milliseconds per second: timings are kept in milliseconds."""
 
 

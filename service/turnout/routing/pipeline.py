@@ -3,7 +3,8 @@
 Fast tiers (rules) run inline; they take microseconds, so a thread hop would cost more than the
 work. Slow tiers (semantic) are awaited after them. The two steps are separate (`Pipeline.fast`,
 `Pipeline.slow`), so that the request's flow can start a speculative call between them
-(`turnout.flow`). Each tier's time is recorded.
+(`turnout.flow`), and a slow tier can hand over a guess of its own before it decides
+(`Guessed`). Each tier's time is recorded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from turnout.config import RESERVED_MODEL
 from turnout.errors import ModelNotFound
-from turnout.routing.decision import MS, Decision, RouteMatch, Tier
+from turnout.routing.decision import MS, Decision, Guessed, RouteMatch, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,8 +47,8 @@ class SlowTier(Protocol):
         """Which tier this is, for the decision and the timings."""
         ...
 
-    async def match(self, inp: RoutingInput) -> RouteMatch | None:
-        """A route, or None to let the next tier decide."""
+    async def match(self, inp: RoutingInput, guessed: Guessed | None = None) -> RouteMatch | None:
+        """A route, or None to let the next tier decide; ``guessed`` told of an early guess."""
         ...
 
 
@@ -99,12 +100,17 @@ class Pipeline:
             guess = guess or found
         return Pending(timings, guess.route if guess is not None and self._slow_tiers else None)
 
-    async def slow(self, pending: Pending, inp: RoutingInput) -> Decision:
-        """The first slow tier that decides, else the default route."""
+    async def slow(
+        self, pending: Pending, inp: RoutingInput, guessed: Guessed | None = None
+    ) -> Decision:
+        """The first slow tier that decides, else the default route.
+
+        ``guessed``: told of a slow tier's early guess (`Guessed`), if it makes one.
+        """
         timings = dict(pending.timings_ms)
         for slow in self._slow_tiers:
             started = perf_counter()
-            found = await slow.match(inp)
+            found = await slow.match(inp, guessed)
             timings[slow.tier] = (perf_counter() - started) * MS
             if found is not None:
                 return _decision(found, timings)

@@ -10,7 +10,10 @@ goes to the default route, and the decision says which route came closest. A nea
 recent prompt reuses its decision through the L1 cache (`turnout.routing.cache`). A screened
 build's fast encoder embeds and scores every prompt first, and decides those it can read and is
 sure of (`turnout.training.screen`); the build's own encoder embeds the rest, and the caches
-are keyed by the fast encoder's vectors, so a repeat never reaches the slow one. The embedding
+are keyed by the fast encoder's vectors, so a repeat never reaches the slow one. Of a prompt it
+passes on, the screen's best route, when it clears that route's threshold, is handed to the
+caller as a guess (`Guessed`) before the slow encoder runs, so that an upstream call can start
+on it (`turnout.flow`). The embedding
 runs through the shared `MicroBatcher`; the kNN search and the classifier run inline
 (microseconds to half a millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 """
@@ -29,7 +32,7 @@ from turnout.config import fingerprint
 from turnout.errors import ConfigError
 from turnout.routing.batcher import MicroBatcher
 from turnout.routing.cache import MemoryDecisionCache
-from turnout.routing.decision import MS, Evidence, RouteMatch, Tier
+from turnout.routing.decision import MS, Evidence, Guessed, RouteMatch, Tier
 from turnout.routing.focus import FocusedEmbedder, mix
 from turnout.routing.index import SHOWN, Loaded, load_semantic
 from turnout.routing.shared_cache import SharedDecisionCache
@@ -133,8 +136,11 @@ class SemanticTier:
         """Serve ``build`` from now on; decisions in flight finish on the one they started."""
         self.build = build
 
-    async def match(self, inp: RoutingInput) -> RouteMatch:
+    async def match(self, inp: RoutingInput, guessed: Guessed | None = None) -> RouteMatch:
         """The best route if it clears its threshold, else the default route.
+
+        ``guessed``: called with the screen's guess, when a screened build's screen passes the
+        prompt on but has one, before the build's own encoder decides.
 
         Its phases are timed: ``semantic.encoder`` (embedding, micro-batched; a screened
         build's fast encoder is ``semantic.screen``), ``semantic.cache`` (L1, then L2) and
@@ -149,7 +155,7 @@ class SemanticTier:
         stage = "semantic.encoder" if build.screen is None else "semantic.screen"
         phases = [(stage, (embedded - started) * MS)]
         if self._cache is None:
-            return await self._scored(build, vector, inp, phases)
+            return await self._scored(build, vector, inp, phases, guessed)
         scope, tenant = build.index.build_id, inp.tenant
         hit, outcome = _above(first.index, *self._cache.get(scope, tenant, vector, inp.text))
         self._metrics.cache(outcome)
@@ -172,7 +178,7 @@ class SemanticTier:
                 cached.evidence,
                 phases_ms=tuple(phases),
             )
-        decided = await self._scored(build, vector, inp, phases)
+        decided = await self._scored(build, vector, inp, phases, guessed)
         self._cache.put(scope, tenant, vector, inp.text, decided)
         if self.shared is not None:
             self.shared.put(scope, tenant, vector, inp.text, decided)
@@ -184,6 +190,7 @@ class SemanticTier:
         vector: npt.NDArray[np.float32],
         inp: RoutingInput,
         phases: list[tuple[str, float]],
+        guessed: Guessed | None,
     ) -> RouteMatch:
         """Decide on ``vector`` (the first stage's); a screen unsure of it asks the build's.
 
@@ -195,13 +202,15 @@ class SemanticTier:
             decided = self._decide(build, vector, inp)
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
             return replace(decided, phases_ms=tuple(phases))
-        sure, why = self._screened(build, build.screen, vector, inp)
+        sure, why, guess = self._screened(build, build.screen, vector, inp)
         if sure is not None:
             self._metrics.screen("decided")
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
             return replace(sure, phases_ms=tuple(phases))
         self._metrics.screen("passed")
         passed = perf_counter()
+        if guess is not None and guessed is not None:
+            guessed(guess)
         vector = await _embed(build.batcher, inp)
         embedded = perf_counter()
         decided = self._decide(build, vector, inp)
@@ -212,18 +221,24 @@ class SemanticTier:
 
     def _screened(
         self, build: Build, screen: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
-    ) -> tuple[RouteMatch | None, str]:
-        """The screen's decision if it can read the prompt and is sure; else why it is not."""
+    ) -> tuple[RouteMatch | None, str, str | None]:
+        """The screen's decision if it can read the prompt and is sure; else why it is not.
+
+        The third item is its guess when it is not sure: its best route, if that clears its
+        threshold.
+        """
         name = screen.encoder.name
         unknown = float(screen.encoder.unknown_share((inp.text,))[0])
         if unknown >= build.unread:
-            return None, f"{name} cannot read it ({unknown:.0%} of its tokens unknown)"
+            return None, f"{name} cannot read it ({unknown:.0%} of its tokens unknown)", None
         best, confidence, evidence = self._evidence(screen, vector, inp)
         sure = max(build.bar, evidence.threshold)
         if confidence < sure:
-            return None, f"{name} unsure ({confidence:.2f} < {sure:.2f})"
+            if confidence < evidence.threshold:
+                return None, f"{name} unsure ({confidence:.2f} < {sure:.2f})", None
+            return None, f"{name} unsure ({confidence:.2f} < {sure:.2f}), guesses '{best}'", best
         reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
-        return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence), ""
+        return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence), "", None
 
     def _evidence(
         self, build: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
