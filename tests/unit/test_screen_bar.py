@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from turnout.training.screen import MIN_ACCEPTED, fit_bar
+from turnout.training.screen import MIN_ACCEPTED, UNREAD, fit_bar, fit_mix
 
 ROUTES = {"a": {"threshold": 0.1}, "b": {"threshold": 0.1}}
 
@@ -58,3 +58,19 @@ def test_under_its_route_threshold_or_with_too_few_rows_the_screen_decides_nothi
     timid = scores([0.09] * 40, [0] * 40)
     fitted = fit_bar(timid, timid, labels, ROUTES)
     assert (fitted["bar"], fitted["held_out_decided"]) == (1.0, 0.0)
+
+
+def test_the_mix_is_the_smallest_share_of_the_screens_scores_that_routes_best() -> None:
+    labels = np.array([0, 0, 1, 1], dtype=np.int64)
+    # The encoder is wrong on row 1 by a little; the screen is sure it is route a.
+    encoder = np.array([[0.6, 0.1], [0.30, 0.34], [0.1, 0.6], [0.1, 0.6]], dtype=np.float32)
+    screen = np.array([[0.5, 0.1], [0.9, 0.0], [0.1, 0.5], [0.2, 0.4]], dtype=np.float32)
+    readable = np.zeros(4, dtype=np.float32)
+    share, mixed = fit_mix(screen, encoder, labels, readable)
+    assert share == 0.1  # 0.1 already puts row 1 right; larger shares route no more right
+    assert np.allclose(mixed, 0.1 * screen + 0.9 * encoder)
+    assert list(mixed.argmax(axis=1)) == [0, 0, 1, 1]
+    # A row the screen cannot read keeps the encoder's scores, and then nothing mixes.
+    unread = np.array([0.0, UNREAD, 0.0, 0.0], dtype=np.float32)
+    share, mixed = fit_mix(screen, encoder, labels, unread)
+    assert (share, mixed is encoder) == (0.0, True)

@@ -115,7 +115,8 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
             f"screen {screen.name}: decides prompts it scores at least {report.screen['bar']}, "
             f"{report.screen['held_out_decided']:.0%} of the held-out rows; held-out accuracy "
             f"{accuracy['screen']:.3f} alone, {accuracy['encoder']:.3f} for the build's "
-            f"encoder alone, {accuracy['together']:.3f} together",
+            f"encoder on everything (its scores mixed with {report.screen['mix']:.0%} of the "
+            f"screen's), {accuracy['together']:.3f} together",
             markup=False,
             highlight=False,
         )

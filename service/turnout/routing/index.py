@@ -152,6 +152,8 @@ class Loaded:
     """How sure the screen must be to decide (`turnout.training.screen`)."""
     unread: float = 1.0
     """The share of tokens unknown to the screen at which it passes a prompt on unread."""
+    mix: float = 0.0
+    """The screen's share of the scores a prompt it read and passed on is decided on."""
 
 
 def load_semantic(
@@ -196,7 +198,14 @@ def load_semantic(
     screen = Loaded(
         screen_encoder, SemanticIndex(first, encoder_sha=screen_encoder.sha256, routes=routes)
     )
-    return Loaded(encoder, index, screen, float(screened["bar"]), float(screened["unread"]))
+    return Loaded(
+        encoder,
+        index,
+        screen,
+        float(screened["bar"]),
+        float(screened["unread"]),
+        float(screened.get("mix", 0.0)),
+    )
 
 
 def _named(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class Build:
     """How sure the screen must be to decide."""
     unread: float = 1.0
     """The share of tokens unknown to the screen at which it passes a prompt on unread."""
+    mix: float = 0.0
+    """The screen's share of the scores a prompt it read and passed on is decided on."""
 
     @property
     def first(self) -> Build:
@@ -75,6 +77,20 @@ class Build:
     def encoders(self) -> tuple[OnnxEmbedder, ...]:
         """Every encoder this build serves with."""
         return (self.encoder,) if self.screen is None else (self.encoder, self.screen.encoder)
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    """What the screen made of a prompt: its decision if sure, else why not and its scores.
+
+    ``guess``: its best route when it is not sure but that route clears its threshold;
+    ``scores``: its fused scores, when it could read the prompt and was not sure.
+    """
+
+    sure: RouteMatch | None = None
+    why: str = ""
+    guess: str | None = None
+    scores: npt.NDArray[np.float32] | None = None
 
 
 class SemanticTier:
@@ -202,50 +218,58 @@ class SemanticTier:
             decided = self._decide(build, vector, inp)
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
             return replace(decided, phases_ms=tuple(phases))
-        sure, why, guess = self._screened(build, build.screen, vector, inp)
-        if sure is not None:
+        read = self._screened(build, build.screen, vector, inp)
+        if read.sure is not None:
             self._metrics.screen("decided")
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
-            return replace(sure, phases_ms=tuple(phases))
+            return replace(read.sure, phases_ms=tuple(phases))
         self._metrics.screen("passed")
         passed = perf_counter()
-        if guess is not None and guessed is not None:
-            guessed(guess)
+        if read.guess is not None and guessed is not None:
+            guessed(read.guess)
         vector = await _embed(build.batcher, inp)
         embedded = perf_counter()
-        decided = self._decide(build, vector, inp)
+        mixed = None if read.scores is None else (build.mix, read.scores)
+        decided = self._decide(build, vector, inp, mixed)
         scoring = (passed - started) + (perf_counter() - embedded)
         phases += [("semantic.encoder", (embedded - passed) * MS)]
         phases += [("semantic.knn_classifier", scoring * MS)]
-        return replace(decided, reason=f"{why}; {decided.reason}", phases_ms=tuple(phases))
+        return replace(decided, reason=f"{read.why}; {decided.reason}", phases_ms=tuple(phases))
 
     def _screened(
         self, build: Build, screen: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
-    ) -> tuple[RouteMatch | None, str, str | None]:
-        """The screen's decision if it can read the prompt and is sure; else why it is not.
-
-        The third item is its guess when it is not sure: its best route, if that clears its
-        threshold.
-        """
+    ) -> _Screened:
+        """The screen's decision if it can read the prompt and is sure; else why it is not."""
         name = screen.encoder.name
         unknown = float(screen.encoder.unknown_share((inp.text,))[0])
         if unknown >= build.unread:
-            return None, f"{name} cannot read it ({unknown:.0%} of its tokens unknown)", None
-        best, confidence, evidence = self._evidence(screen, vector, inp)
+            return _Screened(why=f"{name} cannot read it ({unknown:.0%} of its tokens unknown)")
+        fused, best, confidence, evidence = self._evidence(screen, vector, inp)
         sure = max(build.bar, evidence.threshold)
-        if confidence < sure:
-            if confidence < evidence.threshold:
-                return None, f"{name} unsure ({confidence:.2f} < {sure:.2f})", None
-            return None, f"{name} unsure ({confidence:.2f} < {sure:.2f}), guesses '{best}'", best
-        reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
-        return RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence), "", None
+        if confidence >= sure:
+            reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
+            return _Screened(sure=RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence))
+        why = f"{name} unsure ({confidence:.2f} < {sure:.2f})"
+        if confidence < evidence.threshold:
+            return _Screened(why=why, scores=fused)
+        return _Screened(why=f"{why}, guesses '{best}'", guess=best, scores=fused)
 
     def _evidence(
-        self, build: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
-    ) -> tuple[str, float, Evidence]:
-        """The best route of ``build``'s own stage for ``vector``, its score, and why."""
+        self,
+        build: Build,
+        vector: npt.NDArray[np.float32],
+        inp: RoutingInput,
+        mixed: tuple[float, npt.NDArray[np.float32]] | None = None,
+    ) -> tuple[npt.NDArray[np.float32], str, float, Evidence]:
+        """``build``'s own stage's scores for ``vector``, the best route, its score, and why.
+
+        ``mixed``: a share and the screen's scores for the prompt, mixed into the stage's.
+        """
         index = build.index
         fused, neighbours = index.score(vector, self._neighbours)
+        if mixed is not None and mixed[0] > 0.0:
+            share, screen = mixed
+            fused = share * screen + (1.0 - share) * fused
         order = np.argsort(-fused)[:SHOWN]
         best = index.routes[int(order[0])]
         evidence = Evidence(
@@ -256,12 +280,16 @@ class SemanticTier:
             context=inp.context is not None,
             encoder=build.encoder.name,
         )
-        return best, round(float(fused[order[0]]), 4), evidence
+        return fused, best, round(float(fused[order[0]]), 4), evidence
 
     def _decide(
-        self, build: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
+        self,
+        build: Build,
+        vector: npt.NDArray[np.float32],
+        inp: RoutingInput,
+        mixed: tuple[float, npt.NDArray[np.float32]] | None = None,
     ) -> RouteMatch:
-        best, confidence, evidence = self._evidence(build, vector, inp)
+        _, best, confidence, evidence = self._evidence(build, vector, inp, mixed)
         threshold = evidence.threshold
         if confidence >= threshold:
             reason = f"nearest exemplars and classifier agree on '{best}'"
@@ -313,7 +341,9 @@ def _build(loaded: Loaded, routing: RoutingSettings, current: Build | None = Non
     if loaded.screen is None:
         return stage(loaded)
     first = stage(loaded.screen)
-    return replace(stage(loaded), screen=first, bar=loaded.bar, unread=loaded.unread)
+    return replace(
+        stage(loaded), screen=first, bar=loaded.bar, unread=loaded.unread, mix=loaded.mix
+    )
 
 
 async def open_semantic(

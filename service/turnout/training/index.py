@@ -23,7 +23,7 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,7 +34,7 @@ from turnout.routing.focus import FocusedEmbedder
 from turnout.routing.index import ENCODER_FOLDER, SCREEN, read_manifest
 from turnout.routing.knn import KnnRouter, build_index, fuse
 from turnout.training.classifier import Classifier, Examples, fit
-from turnout.training.screen import SCREEN_FORMAT, fit_bar
+from turnout.training.screen import SCREEN_FORMAT, fit_bar, fit_mix
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -334,6 +334,21 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
                 embedder, [texts[i] for i in train], labels[train], staged / ENCODER_FOLDER, tuning
             )
         fitted = _fit(embedder, rows, labels, held, routes, previous=out, progress=progress)
+        screened = None
+        if screen is not None:
+            fitted, screened = _screen(
+                screen,
+                fitted,
+                rows=rows,
+                labels=labels,
+                held=held,
+                routes=routes,
+                out=out,
+                staged=staged / SCREEN,
+                build_id=build_id,
+                percentile=percentile,
+                progress=progress,
+            )
         manifest = _manifest(
             fitted,
             embedder,
@@ -344,27 +359,8 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
             percentile=percentile,
             tuned=tune,
         )
-        if screen is not None:
-            first = _fit(
-                screen, rows, labels, held, routes, previous=out / SCREEN, progress=progress
-            )
-            staged_screen = staged / SCREEN
-            staged_screen.mkdir()
-            screen_manifest = _manifest(
-                first,
-                screen,
-                labels,
-                held,
-                routes,
-                build_id=build_id,
-                percentile=percentile,
-                tuned=False,
-            )
-            _stage(staged_screen, first.vectors, rows, first.classifier, screen_manifest)
-            unread = screen.unknown_share([texts[i] for i in np.flatnonzero(held)])
-            manifest["screen"] = {"folder": SCREEN} | fit_bar(
-                first.fused, fitted.fused, labels[held], screen_manifest["routes"], unread=unread
-            )
+        if screened is not None:
+            manifest["screen"] = screened
         if exemplars.renamed:
             manifest["renamed_routes"] = dict(exemplars.renamed)
         if exemplars.clashes:
@@ -380,6 +376,44 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
         time.perf_counter() - started,
         screen=manifest.get("screen"),
     )
+
+
+def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
+    screen: OnnxEmbedder,
+    fitted: _Fitted,
+    *,
+    rows: list[dict[str, str]],
+    labels: npt.NDArray[np.int64],
+    held: npt.NDArray[np.bool_],
+    routes: tuple[str, ...],
+    out: Path,
+    staged: Path,
+    build_id: str,
+    percentile: float,
+    progress: Callable[[int], None],
+) -> tuple[_Fitted, dict[str, Any]]:
+    """Fit the screen stage into ``staged``.
+
+    Returns the build's stage with its held-out scores mixed (`fit_mix`), and the manifest's
+    ``screen`` entry.
+    """
+    first = _fit(screen, rows, labels, held, routes, previous=out / SCREEN, progress=progress)
+    staged.mkdir()
+    screen_manifest = _manifest(
+        first,
+        screen,
+        labels,
+        held,
+        routes,
+        build_id=build_id,
+        percentile=percentile,
+        tuned=False,
+    )
+    _stage(staged, first.vectors, rows, first.classifier, screen_manifest)
+    unread = screen.unknown_share([rows[i]["text"] for i in np.flatnonzero(held)])
+    share, fused = fit_mix(first.fused, fitted.fused, labels[held], unread)
+    bar = fit_bar(first.fused, fused, labels[held], screen_manifest["routes"], unread=unread)
+    return replace(fitted, fused=fused), {"folder": SCREEN, "mix": share} | bar
 
 
 def _tune(
