@@ -14,7 +14,7 @@ a served ``turnout serve`` at concurrency 1, and the in-process levels once more
 other layout of the encoder on two cores (two workers of one thread each against one worker
 of two threads; the default config's is the first), so the default stays a measured choice.
 
-    .venv/bin/python -m benchmarks.decision [--quick]
+    .venv/bin/python -m benchmarks.decision [--quick] [--only clinc150|taxonomy]
 """
 
 from __future__ import annotations
@@ -167,10 +167,13 @@ def route_sets(quick: bool) -> list[tuple[str, list[dict[str, str]], list[str]]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("clinc150", "taxonomy"), help="one route set")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         for route_set, train, prompts in route_sets(args.quick):
+            if args.only not in (None, route_set):
+                continue
             exemplars = Path(folder) / f"{route_set}.jsonl"
             exemplars.write_text("".join(json.dumps(row) + "\n" for row in train))
             found = load_exemplars(exemplars)

@@ -22,6 +22,8 @@ from turnout.cli import main
 from turnout.cli.route import index_settings
 from turnout.config import default_exemplars
 from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.index import load_semantic
+from turnout.training.screen import MIXES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,6 +32,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(120)
 
 SURE = "Write a Python function that reverses a linked list, with unit tests."
+# Prompts the screen reads but is not sure of, at least one of them (found by trying).
+UNSURE = (
+    "2つのデータフレーム`a`と`b`を行方向に結合する",
+    "Найти кваратный корень из `num`",
+    "Converting 85 F to Celsius.",
+    "what should I cook for dinner tonight?",
+)
 # Telugu: use-m3 has no pieces for its script, so it cannot be sure of it.
 UNREAD = "ఒక రైలు 2 గంటల్లో 120 కిలోమీటర్లు ప్రయాణిస్తే, దాని సగటు వేగం ఎంత?"
 
@@ -68,6 +77,7 @@ def test_a_screened_build_keeps_both_stages_and_the_bar(
     screen = built["screen"]
     assert screen["folder"] == "screen"
     assert 0 < screen["bar"] < 1
+    assert screen["mix"] in MIXES
     assert 0 < screen["held_out_decided"] < 1
     accuracy = screen["held_out_accuracy"]
     # The bar loses nothing on the held-out rows against the build's encoder alone.
@@ -124,3 +134,28 @@ def test_a_screened_build_is_swapped_in_under_load(tmp_path: Path, screened: Pat
     assert seen[0] == first
     assert second in seen
     assert after["encoder"] == "use-m3"
+
+
+def test_a_passed_on_prompt_is_decided_on_both_stages_scores_mixed(
+    screened: Path, screened_url: str
+) -> None:
+    share = manifest(screened)["screen"]["mix"]
+    assert share > 0  # on these exemplars, mixing routes more held-out rows right
+    settings = index_settings(screened, ENVIRON)
+    loaded = load_semantic(settings.routing, {route.name for route in settings.routes})
+    assert loaded.screen is not None
+    passed = [
+        (text, found)
+        for text in UNSURE
+        if (found := decide(screened_url, text))["explanation"].startswith("use-m3 unsure")
+    ]
+    assert passed
+    for text, found in passed:
+        assert found["encoder"] == "minilm-l6"
+        stages = []
+        for stage in (loaded.screen, loaded):
+            vector = stage.encoder.embed([text])[0]
+            stages.append(stage.index.score(vector, settings.routing.neighbours)[0])
+        expected = share * stages[0] + (1 - share) * stages[1]
+        for route, score in found["scores"].items():
+            assert score == pytest.approx(expected[loaded.index.routes.index(route)], abs=2e-4)

@@ -95,13 +95,19 @@ def test_a_wrong_guess_is_cancelled_and_never_reaches_the_client(fresh: Served) 
     )
     assert words.startswith("[simulated decided/m]")
     assert "guessed" not in answer.text
-    assert len(decided.received) == 1
-    # the guess was sent (speculation started) and then cut off: never completed
-    assert len(guessed.received) <= 1
-    assert "completed" not in guessed.wait_for_stream_ends(len(guessed.received), timeout_s=2)
+    assert_cut_off(guessed, decided, client, "rule")
+    assert "turnout_speculation_wasted_tokens_total" in client.get("/metrics").text
+
+
+def assert_cut_off(
+    guess: SimulatedUpstream, decision: SimulatedUpstream, client: httpx.Client, by: str
+) -> None:
+    """The decision's upstream answered once; the guess's call, if sent, never completed."""
+    assert len(decision.received) == 1
+    assert len(guess.received) <= 1
+    assert "completed" not in guess.wait_for_stream_ends(len(guess.received), timeout_s=2)
     metrics = client.get("/metrics").text
-    assert 'turnout_speculation_total{guess="rule",outcome="disagreed"} 1.0' in metrics
-    assert "turnout_speculation_wasted_tokens_total" in metrics
+    assert f'turnout_speculation_total{{guess="{by}",outcome="disagreed"}} 1.0' in metrics
 
 
 def test_a_guess_for_a_route_without_speculation_starts_nothing(fresh: Served) -> None:
@@ -162,8 +168,4 @@ def test_a_wrong_screen_guess_is_cancelled_and_never_reaches_the_client(screened
     assert answer.headers["x-turnout-speculation"] == "disagreed"
     assert answer.headers["x-turnout-model"] == "guessed/m"  # math's upstream
     assert "decided/m" not in answer.text
-    assert len(math.received) == 1
-    assert len(code.received) <= 1
-    assert "completed" not in code.wait_for_stream_ends(len(code.received), timeout_s=2)
-    metrics = client.get("/metrics").text
-    assert 'turnout_speculation_total{guess="screen",outcome="disagreed"} 1.0' in metrics
+    assert_cut_off(code, math, client, "screen")

@@ -11,9 +11,10 @@ recent prompt reuses its decision through the L1 cache (`turnout.routing.cache`)
 build's fast encoder embeds and scores every prompt first, and decides those it can read and is
 sure of (`turnout.training.screen`); the build's own encoder embeds the rest, and the caches
 are keyed by the fast encoder's vectors, so a repeat never reaches the slow one. Of a prompt it
-passes on, the screen's best route, when it clears that route's threshold, is handed to the
-caller as a guess (`Guessed`) before the slow encoder runs, so that an upstream call can start
-on it (`turnout.flow`). The embedding
+read but passes on, the screen's best route, when it clears that route's threshold, is handed
+to the caller as a guess (`Guessed`) before the slow encoder runs, so that an upstream call can
+start on it (`turnout.flow`); and the slow encoder's scores are mixed with the build's share of
+the screen's (``mix``), as the build's thresholds were fitted. The embedding
 runs through the shared `MicroBatcher`; the kNN search and the classifier run inline
 (microseconds to half a millisecond, cheaper than a thread hop: ``benchmarks/knn.py``).
 """

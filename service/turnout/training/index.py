@@ -196,6 +196,16 @@ def cache_floor(
 
 
 @dataclass(frozen=True, slots=True)
+class _Split:
+    """The build's exemplars: rows (text, route, hash), route numbers, held-out mask, routes."""
+
+    rows: list[dict[str, str]]
+    labels: npt.NDArray[np.int64]
+    held: npt.NDArray[np.bool_]
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Fitted:
     """One encoder's part of a build: its vectors, classifier, and held-out fused scores."""
 
@@ -206,17 +216,11 @@ class _Fitted:
     embedded: int
 
 
-def _fit(  # noqa: PLR0913 - one stage's inputs, each a keyword
-    embedder: OnnxEmbedder,
-    rows: list[dict[str, str]],
-    labels: npt.NDArray[np.int64],
-    held: npt.NDArray[np.bool_],
-    routes: tuple[str, ...],
-    *,
-    previous: Path,
-    progress: Callable[[int], None],
+def _fit(
+    embedder: OnnxEmbedder, split: _Split, *, previous: Path, progress: Callable[[int], None]
 ) -> _Fitted:
     """Embed (reusing ``previous`` build's vectors), train the classifier, score held-out rows."""
+    rows, labels, held, routes = split.rows, split.labels, split.held, split.routes
     texts = [row["text"] for row in rows]
     known = _previous(previous, embedder.identity)
     hashes = [row["hash"] for row in rows]
@@ -233,15 +237,14 @@ def _fit(  # noqa: PLR0913 - one stage's inputs, each a keyword
 def _manifest(  # noqa: PLR0913 - the manifest's parts, each a keyword
     fitted: _Fitted,
     embedder: OnnxEmbedder,
-    labels: npt.NDArray[np.int64],
-    held: npt.NDArray[np.bool_],
-    routes: tuple[str, ...],
+    split: _Split,
     *,
     build_id: str,
     percentile: float,
     tuned: bool,
 ) -> dict[str, Any]:
     """A stage's manifest: build id, encoder, per-route thresholds and the cache floor."""
+    labels, held, routes = split.labels, split.held, split.routes
     per_route = _thresholds(fitted.fused, labels[held], routes, percentile)
     floor = cache_floor(fitted.vectors[held], labels[held], fitted.vectors[~held], labels[~held])
     encoder: dict[str, Any] = {
@@ -333,16 +336,14 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
             embedder = _tune(
                 embedder, [texts[i] for i in train], labels[train], staged / ENCODER_FOLDER, tuning
             )
-        fitted = _fit(embedder, rows, labels, held, routes, previous=out, progress=progress)
+        split = _Split(rows, labels, held, routes)
+        fitted = _fit(embedder, split, previous=out, progress=progress)
         screened = None
         if screen is not None:
             fitted, screened = _screen(
                 screen,
                 fitted,
-                rows=rows,
-                labels=labels,
-                held=held,
-                routes=routes,
+                split,
                 out=out,
                 staged=staged / SCREEN,
                 build_id=build_id,
@@ -350,14 +351,7 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
                 progress=progress,
             )
         manifest = _manifest(
-            fitted,
-            embedder,
-            labels,
-            held,
-            routes,
-            build_id=build_id,
-            percentile=percentile,
-            tuned=tune,
+            fitted, embedder, split, build_id=build_id, percentile=percentile, tuned=tune
         )
         if screened is not None:
             manifest["screen"] = screened
@@ -381,11 +375,8 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
 def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
     screen: OnnxEmbedder,
     fitted: _Fitted,
+    split: _Split,
     *,
-    rows: list[dict[str, str]],
-    labels: npt.NDArray[np.int64],
-    held: npt.NDArray[np.bool_],
-    routes: tuple[str, ...],
     out: Path,
     staged: Path,
     build_id: str,
@@ -397,22 +388,16 @@ def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
     Returns the build's stage with its held-out scores mixed (`fit_mix`), and the manifest's
     ``screen`` entry.
     """
-    first = _fit(screen, rows, labels, held, routes, previous=out / SCREEN, progress=progress)
+    first = _fit(screen, split, previous=out / SCREEN, progress=progress)
     staged.mkdir()
     screen_manifest = _manifest(
-        first,
-        screen,
-        labels,
-        held,
-        routes,
-        build_id=build_id,
-        percentile=percentile,
-        tuned=False,
+        first, screen, split, build_id=build_id, percentile=percentile, tuned=False
     )
-    _stage(staged, first.vectors, rows, first.classifier, screen_manifest)
-    unread = screen.unknown_share([rows[i]["text"] for i in np.flatnonzero(held)])
-    share, fused = fit_mix(first.fused, fitted.fused, labels[held], unread)
-    bar = fit_bar(first.fused, fused, labels[held], screen_manifest["routes"], unread=unread)
+    _stage(staged, first.vectors, split.rows, first.classifier, screen_manifest)
+    unread = screen.unknown_share([split.rows[i]["text"] for i in np.flatnonzero(split.held)])
+    held = split.labels[split.held]
+    share, fused = fit_mix(first.fused, fitted.fused, held, unread)
+    bar = fit_bar(first.fused, fused, held, screen_manifest["routes"], unread=unread)
     return replace(fitted, fused=fused), {"folder": SCREEN, "mix": share} | bar
 
 
