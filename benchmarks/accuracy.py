@@ -38,7 +38,7 @@ from benchmarks.taxonomy import HELDOUT, heldout_rows
 from turnout.config import Settings, default_exemplars, parse_settings
 from turnout.routing.encoder import OnnxEmbedder
 from turnout.routing.index import read_manifest
-from turnout.training.exemplars import load_exemplars
+from turnout.training.exemplars import load_exemplars, route_id
 from turnout.training.index import rebuild
 
 # (name, encoder, tuned, the encoder that screens it or None)
@@ -158,7 +158,8 @@ def mmlu_pro(setup: Setup, folder: Path, step: int) -> Rows:
     test = test[::step]
     settings, built = _build(setup, exemplars, folder, default_route="other", unsure="best_route")
     decided, by = asyncio.run(_route(settings, [r["text"] for r in test]))
-    right = [d == r["label"] for d, r in zip(decided, test, strict=True)]
+    # As the build names them: "computer science" is route computer_science.
+    right = [d == (route_id(r["label"]) or r["label"]) for d, r in zip(decided, test, strict=True)]
     return [
         built
         | {"decided_by": by}
