@@ -13,8 +13,8 @@ Recipe (chosen by measurement, ``benchmarks/tuning.py``):
    quantized as the base encoder is, into an encoder folder of its own. Its manifest's
    ``read_tokens`` (`TRAIN_TOKENS`) caps what the server reads of a longer prompt to the head
    and tail it was tuned on: on the default taxonomy's longer dataset prompts
-   (``benchmarks/long_prompts.py``), prompts of 256 tokens or more routed 0.880 against 0.787
-   read at 256, at 18.5 against 28.5 ms p50; 160 to 256 tokens, 0.780 against 0.787.
+   (``benchmarks/long_prompts.py``), prompts of 256 tokens or more routed 0.920 against 0.847
+   read at 256, at 18.5 against 34.6 ms p50; 160 to 256 tokens, 0.793 against 0.800.
 
 Measured (``benchmarks/accuracy.py``, 2-core AMD EPYC): on CLINC150 the frozen encoder routes
 0.864 in scope at 0.749 out-of-scope recall, this recipe 0.925 at 0.880; in a probe, training
