@@ -739,6 +739,7 @@ def _encoders(_: Path) -> list[str]:
         "mgsm": "MGSM to `math` from English routes: lowest language",
         "taxonomy": "default taxonomy, held-out set",
         "taxonomy heldout2": "default taxonomy, second held-out set",
+        "taxonomy heldout3": "default taxonomy, third held-out set (chat prompts, Chinese)",
     }
     table = [
         "| route set | " + " | ".join(f"`{s}`" for s in setups) + " |",

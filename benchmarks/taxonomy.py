@@ -5,10 +5,10 @@ tier over the default index that ``turnout setup`` builds), built by the same fu
 app's lifespan. Every prompt of ``index/heldout/`` is routed once; a prompt counts as right
 when the decision names its route, so a prompt sent to the default route for low confidence
 counts as wrong unless it belongs there. Reported as well: the semantic tier alone (rules off),
-accuracy by kind of prompt (multi-paragraph, with code or data pasted in, not in English, drawn
-from a dataset) and the confusion matrix.
+accuracy by kind of prompt (multi-paragraph, with code or data pasted in, not in English, in
+Chinese, drawn from a dataset) and the confusion matrix.
 
-    .venv/bin/python -m benchmarks.taxonomy [--show-errors]
+    .venv/bin/python -m benchmarks.taxonomy [--show-errors] [--heldout index/heldout3]
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ HELDOUT: Final = Path(__file__).resolve().parents[1] / "index" / "heldout"
 _CODE: Final = re.compile(r"[{}();=<>]|\bdef |\bfn |\bSELECT\b|```|^\s{2,}\S", re.MULTILINE)
 _ACCENTED: Final = re.compile(r"[àâçéèêëîïôûùüÿñæœßäöü¿¡]")
 NON_ASCII_SHARE: Final = 0.3
+_HAN: Final = re.compile(r"[\u4e00-\u9fff]")
+_KANA_HANGUL: Final = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
 _DATA: Final = re.compile(r"(\d[\d,.]*\s*[,;|]\s*){3,}|^\S+,\S+,\S+$", re.MULTILINE)
 
 
@@ -52,6 +54,9 @@ def kinds(text: str) -> list[str]:
     foreign = letters and sum(not c.isascii() for c in letters) / len(letters) > NON_ASCII_SHARE
     if foreign or _ACCENTED.search(text):
         found.append("non_english")
+    han = len(_HAN.findall(text)) / len(letters) if letters else 0.0
+    if han > NON_ASCII_SHARE and not _KANA_HANGUL.search(text):
+        found.append("chinese")
     return found
 
 
