@@ -29,10 +29,24 @@ def _heldout(folder: str = "heldout") -> list[dict[str, str]]:
     ]
 
 
-def _shipped() -> set[str]:
-    """The default exemplars' texts, case-folded with whitespace collapsed."""
-    exemplars = load_exemplars(default_exemplars()).exemplars
-    return {" ".join(e.text.split()).casefold() for e in exemplars}
+def _exemplar_rows() -> list[dict[str, str]]:
+    """Every line of the default exemplar files."""
+    return [
+        json.loads(line)
+        for path in default_exemplars().glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+
+
+def _key(text: str) -> str:
+    """``text`` case-folded, its whitespace collapsed: how repeats are compared."""
+    return " ".join(text.split()).casefold()
+
+
+def _repeats(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The ``rows`` whose text is also a line of a default exemplar file."""
+    shipped = {_key(row["text"]) for row in _exemplar_rows()}
+    return [row for row in rows if _key(row["text"]) in shipped]
 
 
 def test_every_route_has_150_exemplars_and_every_source_is_listed() -> None:
@@ -43,16 +57,10 @@ def test_every_route_has_150_exemplars_and_every_source_is_listed() -> None:
     settings = load_settings(None, {})
     assert {route.name for route in settings.routes} == ROUTES
     sources = (INDEX / "SOURCES.md").read_text()
-    rows = [
-        json.loads(line)
-        for path in default_exemplars().glob("*.jsonl")
-        for line in path.read_text().splitlines()
-    ]
-    for source in {row["source"] for row in rows + _heldout()}:
+    for source in {row["source"] for row in _exemplar_rows() + _heldout()}:
         assert re.search(rf"^\| {source} \| [^|]+ \| (MIT|Apache-2.0|CC BY[^|]*) \|", sources, re.M)
     assert "CC BY-NC" not in sources  # nothing non-commercial ships
-    shipped = {" ".join(row["text"].split()).casefold() for row in rows}
-    assert not [row for row in _heldout() if " ".join(row["text"].split()).casefold() in shipped]
+    assert not _repeats(_heldout())
 
 
 def test_the_default_config_routes_the_held_out_set() -> None:
@@ -76,16 +84,11 @@ def test_the_second_held_out_set_shares_no_dataset_and_no_text_with_the_exemplar
     assert len(rows) >= 300
     assert {row["route"] for row in rows} <= ROUTES
     sources = (INDEX / "heldout2" / "SOURCES.md").read_text()
-    exemplar_sources = {
-        json.loads(line)["source"]
-        for path in default_exemplars().glob("*.jsonl")
-        for line in path.read_text().splitlines()
-    }
+    exemplar_sources = {row["source"] for row in _exemplar_rows()}
     for source in {row["source"] for row in rows}:
         assert source not in exemplar_sources
         assert re.search(rf"^\| {source} \| [^|]+ \| (MIT|Apache-2.0|CC BY[^|]*) \|", sources, re.M)
-    shipped = _shipped()
-    assert not [row for row in rows if " ".join(row["text"].split()).casefold() in shipped]
+    assert not _repeats(rows)
 
 
 def test_the_third_held_out_set_is_written_chat_and_chinese_prompts_no_exemplar_repeats() -> None:
@@ -95,5 +98,4 @@ def test_the_third_held_out_set_is_written_chat_and_chinese_prompts_no_exemplar_
     assert {row["source"] for row in rows} == {"written_chat", "written_zh"}
     chinese = [row for row in rows if row["source"] == "written_zh"]
     assert {row["route"] for row in chinese} >= {"math", "knowledge", "extraction", "translation"}
-    shipped = _shipped()
-    assert not [row for row in rows if " ".join(row["text"].split()).casefold() in shipped]
+    assert not _repeats(rows)
