@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tests.fakes.redis import Cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+SLOW_MS = 10_000.0
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,10 @@ def cluster(redis_required: bool, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture
 async def state(cluster: Cluster) -> AsyncIterator[RedisState]:
-    backend = RedisState(StateSettings(backend="redis", cluster=tuple(cluster.nodes[:1])))
+    # Generous timeouts: these tests are about slots, and a loaded machine must not turn a slow
+    # first call (the cluster client learns the slot map) into a quiet fallback.
+    settings = StateSettings(backend="redis", cluster=tuple(cluster.nodes[:1]), timeout_ms=SLOW_MS)
+    backend = RedisState(settings)
     yield backend
     await backend.aclose()
 
@@ -87,7 +91,9 @@ async def test_sessions_responses_and_shared_decisions(state: RedisState) -> Non
     await responses.put("client:resp_1", b"{}")
     assert await responses.get("client:resp_1") == b"{}"
     assert await responses.delete("client:resp_1")
-    cache = SharedDecisionCache(state.client, CacheSettings(), dim=8, config_version="v1")
+    cache = SharedDecisionCache(
+        state.client, CacheSettings(shared_timeout_ms=SLOW_MS), dim=8, config_version="v1"
+    )
     vector = np.ones(8, dtype=np.float32) / np.sqrt(8)
     match = RouteMatch("code", Tier.SEMANTIC, 0.9, "near exemplars of code")
     cache.put("auto", "tenant", vector, "write a parser", match)  # 8 buckets, 8 slots

@@ -59,10 +59,14 @@ def chat(url: str, key: str) -> httpx.Response:
 
 def test_two_workers_share_the_port_and_the_limits(two_workers: str) -> None:
     assert len(worker_pids(two_workers)) == 2
+    started = time.monotonic()
     statuses = [chat(two_workers, "sk-one-client").status_code for _ in range(36)]
-    # 30 a minute for this client across both workers, not 30 each
-    assert statuses.count(200) == 30
-    assert statuses.count(429) == 6
+    # 30 a minute for this client across both workers, not 30 each: a burst of 30, then one
+    # every 2 s (GCRA), so a slow machine may see a request or two more admitted.
+    refilled = int((time.monotonic() - started) / 2.0)
+    assert statuses[:30] == [200] * 30
+    assert statuses.count(200) <= 30 + refilled
+    assert set(statuses[30:]) <= {200, 429}
     assert chat(two_workers, "sk-another-client").status_code == 200
     # each worker still applies the server's bounds (its own bounded protocol)
     with httpx.Client() as client:
