@@ -43,6 +43,10 @@ class FixedTier:
         self.guess = guess
         self.asked = 0
 
+    @property
+    def guesses(self) -> bool:
+        return self.guess is not None
+
     async def match(self, inp: RoutingInput, guessed: Guessed | None = None) -> RouteMatch:
         self.asked += 1
         if self.guess is not None and guessed is not None:
@@ -97,6 +101,7 @@ async def test_a_slow_tiers_guess_is_handed_over_before_it_decides(settings: Set
     assert routing.guessed(read, "code", Tier.SEMANTIC) is None  # code does not speculate
     assert routing.speculates
     assert not router(settings, slow, ()).speculates
+    assert not router(settings, FixedTier("code"), {"chat"}).speculates  # a tier that never guesses
 
 
 @pytest.mark.anyio

@@ -139,8 +139,11 @@ class Router:
 
     @property
     def speculates(self) -> bool:
-        """Whether any route may start an upstream call on a guess."""
-        return bool(self._speculative)
+        """Whether a slow tier's guess may start an upstream call: one may guess, a route allows it.
+
+        A rule's guess is told apart per request (`guess`).
+        """
+        return bool(self._speculative) and self._pipeline.guesses
 
     async def finish(self, read: Read, guessed: Guessed | None = None) -> Routed:
         """Decide with the slow tiers what the fast ones left.

@@ -47,6 +47,11 @@ class SlowTier(Protocol):
         """Which tier this is, for the decision and the timings."""
         ...
 
+    @property
+    def guesses(self) -> bool:
+        """Whether `match` may hand over an early guess now (to ``guessed``)."""
+        ...
+
     async def match(self, inp: RoutingInput, guessed: Guessed | None = None) -> RouteMatch | None:
         """A route, or None to let the next tier decide; ``guessed`` told of an early guess."""
         ...
@@ -99,6 +104,11 @@ class Pipeline:
                 return _decision(found, timings)
             guess = guess or found
         return Pending(timings, guess.route if guess is not None and self._slow_tiers else None)
+
+    @property
+    def guesses(self) -> bool:
+        """Whether a slow tier may hand over an early guess (`Guessed`) before it decides."""
+        return any(slow.guesses for slow in self._slow_tiers)
 
     async def slow(
         self, pending: Pending, inp: RoutingInput, guessed: Guessed | None = None

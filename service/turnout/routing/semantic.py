@@ -149,6 +149,11 @@ class SemanticTier:
             )
         return build
 
+    @property
+    def guesses(self) -> bool:
+        """Whether the build in use has a screen, whose guess `match` may hand over."""
+        return self.build.screen is not None
+
     def swap(self, build: Build) -> None:
         """Serve ``build`` from now on; decisions in flight finish on the one they started."""
         self.build = build
