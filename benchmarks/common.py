@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from turnout.config import Settings
     from turnout.flow.router import Router
+    from turnout.routing.decision import Decision
 
 T = TypeVar("T")
 HOME: Final = data_home(process_environ())
@@ -233,22 +234,24 @@ def chat_body(text: str) -> bytes:
 
 async def decide_all(
     router: Router, bodies: Sequence[bytes], concurrency: int
-) -> tuple[list[float], list[dict[str, float]], float]:
+) -> tuple[list[float], list[Decision], float]:
     """Route every body from ``concurrency`` callers that share one queue of them.
 
-    Returns each decision's seconds and ``timings_ms``, and the seconds all of them took.
+    Returns each body's decision and its seconds, in the bodies' order, and the seconds all
+    of them took.
     """
-    cursor = iter(bodies)
-    samples: list[float] = []
-    timings: list[dict[str, float]] = []
+    cursor = iter(enumerate(bodies))
+    samples = [0.0] * len(bodies)
+    decisions: list[Decision | None] = [None] * len(bodies)
 
     async def caller() -> None:
-        for body in cursor:
+        for i, body in cursor:
             started = time.perf_counter()
             routed = await router.route(body)
-            samples.append(time.perf_counter() - started)
-            timings.append(routed.decision.timings_ms)
+            samples[i] = time.perf_counter() - started
+            decisions[i] = routed.decision
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return samples, timings, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return samples, [d for d in decisions if d is not None], wall

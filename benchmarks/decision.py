@@ -7,14 +7,17 @@ Two route sets, each built by every setup (`SETUPS`) as ``turnout index rebuild`
 held-out sets routed (the prompts a screen meets in the default config). The router is built
 by the same functions as the app's lifespan. Measured for each: the decision's p50/p99 at 1
 caller and at 32 concurrent callers (with decisions per second and, screened, the share the
-screen decided alone), and at 1 caller over distinct longer prompts (MMLU-Pro, GSM8K and
-MT-Bench texts of 48 to 64 and of 200 to 256 tokens, as the setup's tokenizer counts them).
+screen decided alone, and the accuracy: in scope, on CLINC150), and at 1 caller over distinct
+longer prompts (MMLU-Pro, GSM8K and MT-Bench texts of 48 to 64 and of 200 to 256 tokens, as the
+setup's tokenizer counts them). Screened, 32 callers once more with ``screen_when_busy`` off,
+and decisions arriving at fixed rates (`RATES`, open loop) with it on and off, so the screen's
+busy bar is a measured trade of accuracy for speed under load.
 For the tuned setup on CLINC150 also over HTTP, ``POST /v1/route`` minus ``GET /healthz`` on
 a served ``turnout serve`` at concurrency 1, and the in-process levels once more with the
 other layout of the encoder on two cores (two workers of one thread each against one worker
 of two threads; the default config's is the first), so the default stays a measured choice.
 
-    .venv/bin/python -m benchmarks.decision [--quick] [--only clinc150|taxonomy]
+    .venv/bin/python -m benchmarks.decision [--quick] [--only clinc150|taxonomy] [--setup NAME]
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import argparse
 import asyncio
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from benchmarks.accuracy import HELDOUT2, Setup, encoders, slug
+from benchmarks.accuracy import HELDOUT2, OUT_OF_SCOPE, Setup, encoders, slug
 from benchmarks.common import (
     chat_body,
     decide_all,
@@ -58,29 +62,46 @@ SETUPS: Final = (
     ("e5-small tuned, screened by use-m3", "e5-small", True, "use-m3"),
 )
 LENGTHS: Final = ((48, 64), (200, 256))
+RATES: Final = (300, 450)
+"""Fixed arrival rates (decisions per second) a screened build is measured at, open loop."""
 
 
-def _config(index: Path, routes: list[str], layout: tuple[int, int] | None = None) -> str:
+def _config(
+    index: Path, routes: list[str], layout: tuple[int, int] | None = None, *, when_busy: bool = True
+) -> str:
     workers = f", encoder_workers: {layout[0]}, encoder_threads: {layout[1]}" if layout else ""
-    return route_set_config(f"index: {index}{workers}", routes, "general")
+    busy = "" if when_busy else ", screen_when_busy: false"
+    return route_set_config(f"index: {index}{workers}{busy}", routes, "general")
 
 
-async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
-    """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (so the decision
-    cache never answers from the other level), with each tier's own time at 1 caller."""
+async def in_process(
+    config: str, prompts: list[tuple[str, str]], *, levels: tuple[int, ...] = (1, 32)
+) -> list[dict[str, Any]]:
+    """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (text, route; so
+    the decision cache never answers from the other level), with each tier's own time and the
+    accuracy: of the prompts whose route is not `OUT_OF_SCOPE`, the share routed there."""
     settings = parse_settings(config.encode(), {})
     router = await open_router(settings)
-    bodies = [chat_body(prompt) for prompt in prompts]
+    bodies = [chat_body(prompt) for prompt, _ in prompts]
     for body in bodies[-50:]:
         await router.route(body)
     half = (len(bodies) - 50) // 2
     rows = []
-    for concurrency, share in ((1, bodies[:half]), (32, bodies[half : 2 * half])):
-        samples, timings, wall = await decide_all(router, share, concurrency)
+    for concurrency, start in ((1, 0), (32, half)):
+        if concurrency not in levels:
+            continue
+        samples, decisions, wall = await decide_all(
+            router, bodies[start : start + half], concurrency
+        )
         tiers: dict[str, list[float]] = {}
-        for decision in timings:
-            for tier, ms in decision.items():
+        for decision in decisions:
+            for tier, ms in decision.timings_ms.items():
                 tiers.setdefault(tier, []).append(ms / 1000)
+        scored = [
+            (decision.route, route)
+            for decision, (_, route) in zip(decisions, prompts[start : start + half], strict=True)
+            if route != OUT_OF_SCOPE
+        ]
         rows.append(
             {
                 "kind": "in_process",
@@ -88,11 +109,34 @@ async def in_process(config: str, prompts: list[str]) -> list[dict[str, Any]]:
                 "decisions": len(samples),
                 "per_s": round(len(samples) / wall, 1),
                 **percentiles_ms(samples),
+                "accuracy": round(sum(got == want for got, want in scored) / len(scored), 4),
                 "tiers": {tier: percentiles_ms(times) for tier, times in tiers.items()},
-                "screen_decided": screen_decided(timings),
+                "screen_decided": screen_decided([d.timings_ms for d in decisions]),
             }
         )
     return rows
+
+
+async def at_rate(config: str, prompts: list[tuple[str, str]], rate: int) -> dict[str, Any]:
+    """Decisions arriving at ``rate`` a second whether or not earlier ones are done (open loop).
+
+    Each decision's time counts from when it was due, so a lagging event loop is counted too.
+    """
+    router = await open_router(parse_settings(config.encode(), {}))
+    bodies = [chat_body(prompt) for prompt, _ in prompts]
+    for body in bodies[-50:]:
+        await router.route(body)
+    bodies = bodies[: min(len(bodies) - 50, 4 * rate)]
+    samples: list[float] = []
+
+    async def arrive(body: bytes, due: float) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await router.route(body)
+        samples.append(time.perf_counter() - due)
+
+    start = time.perf_counter() + 0.05
+    await asyncio.gather(*(arrive(body, start + i / rate) for i, body in enumerate(bodies)))
+    return {"kind": "at_rate", "rate": rate, "decisions": len(samples), **percentiles_ms(samples)}
 
 
 def screen_decided(timings: list[dict[str, float]]) -> float | None:
@@ -136,7 +180,8 @@ async def by_length(config: str, prompts: list[str]) -> dict[str, Any]:
     bodies = [chat_body(prompt) for prompt in prompts]
     for body in bodies[:10]:
         await router.route(body)
-    samples, timings, _ = await decide_all(router, bodies[10:], 1)
+    samples, decisions, _ = await decide_all(router, bodies[10:], 1)
+    timings = [decision.timings_ms for decision in decisions]
     return percentiles_ms(samples) | {"screen_decided": screen_decided(timings)}
 
 
@@ -152,15 +197,17 @@ def long_prompts(encoder: OnnxEmbedder, low: int, high: int, count: int) -> list
     return found
 
 
-def route_sets(quick: bool) -> list[tuple[str, list[dict[str, str]], list[str]]]:
-    """Each route set's exemplars (text, route) and the prompts routed over its index."""
+def route_sets(quick: bool) -> list[tuple[str, list[dict[str, str]], list[tuple[str, str]]]]:
+    """Each route set's exemplars (text, route) and the prompts (text, route) routed over it."""
     rows = load_rows("clinc150")
     train = [{"text": r["text"], "route": r["label"]} for r in rows if r["split"] == "train"]
-    test = [r["text"] for r in rows if r["split"] == "test"][: 300 if quick else 2300]
+    test = [(r["text"], r["label"]) for r in rows if r["split"] == "test"][: 300 if quick else 2300]
     taxonomy = [
         {"text": e.text, "route": e.route} for e in load_exemplars(default_exemplars()).exemplars
     ]
-    heldout = [r["text"] for folder in (HELDOUT, HELDOUT2) for r in heldout_rows(folder)]
+    heldout = [
+        (r["text"], r["route"]) for folder in (HELDOUT, HELDOUT2) for r in heldout_rows(folder)
+    ]
     return [("clinc150", train, test), ("taxonomy", taxonomy, heldout[: 300 if quick else None])]
 
 
@@ -168,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("clinc150", "taxonomy"), help="one route set")
+    parser.add_argument("--setup", choices=[s[0] for s in SETUPS], action="append")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -178,6 +226,8 @@ def main() -> None:
             exemplars.write_text("".join(json.dumps(row) + "\n" for row in train))
             found = load_exemplars(exemplars)
             for setup in SETUPS:
+                if args.setup and setup[0] not in args.setup:
+                    continue
                 rows = measure(setup, found, Path(folder) / route_set, prompts, quick=args.quick)
                 results += [{"route_set": route_set, "exemplars": len(train), **r} for r in rows]
                 # The layouts and HTTP once, on CLINC150.
@@ -195,12 +245,15 @@ def measure(
     setup: Setup,
     found: ExemplarSet,
     folder: Path,
-    prompts: list[str],
+    prompts: list[tuple[str, str]],
     *,
     quick: bool,
 ) -> list[dict[str, Any]]:
-    """One setup's build of ``found``: in-process at 1 and 32 callers, and by prompt length."""
-    name, _, tune, _ = setup
+    """One setup's build of ``found``: in-process at 1 and 32 callers, and by prompt length.
+
+    Screened, at 32 callers also with ``screen_when_busy`` off: the screen keeps its bar.
+    """
+    name, _, tune, screen = setup
     index = folder / slug(name)
     embedder, screener = encoders(setup)
     rebuild(found, index, embedder, tune=tune, screen=screener)
@@ -209,6 +262,16 @@ def measure(
         {"setup": name, "routes": len(found.routes), **row}
         for row in asyncio.run(in_process(config, prompts))
     ]
+    if screen is not None:
+        unbusy = _config(index, list(found.routes), when_busy=False)
+        results += [
+            {"setup": name, "routes": len(found.routes), "screen_when_busy": False, **row}
+            for row in asyncio.run(in_process(unbusy, prompts, levels=(32,)))
+        ]
+        for rate in RATES:
+            for when_busy, serving in ((True, config), (False, unbusy)):
+                row = asyncio.run(at_rate(serving, prompts, rate))
+                results.append({"setup": name, "screen_when_busy": when_busy, **row})
     count = 60 if quick else 300
     for low, high in LENGTHS:
         chosen = long_prompts(embedder, low, high, count)
@@ -225,7 +288,9 @@ def measure(
     return results
 
 
-def extra(name: str, found: ExemplarSet, folder: Path, prompts: list[str]) -> list[dict[str, Any]]:
+def extra(
+    name: str, found: ExemplarSet, folder: Path, prompts: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     """The tuned build (as `measure` built it) in the encoder's other layout, and over HTTP."""
     index = folder / slug(name)
     config = _config(index, list(found.routes))
@@ -241,7 +306,8 @@ def extra(name: str, found: ExemplarSet, folder: Path, prompts: list[str]) -> li
     port = free_port()
     argv = ["-m", "turnout", "serve", "--config", f"{folder}/turnout.yaml", "--port", str(port)]
     with serve(argv, f"http://127.0.0.1:{port}/healthz", env={}):
-        results.append({"setup": name, **asyncio.run(over_http(port, prompts[:1000]))})
+        texts = [text for text, _ in prompts[:1000]]
+        results.append({"setup": name, **asyncio.run(over_http(port, texts))})
     return results
 
 

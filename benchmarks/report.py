@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 
 from benchmarks.classifier import DECIDERS
 from benchmarks.common import RESULTS, ROOT
+from benchmarks.decision import RATES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -299,6 +300,8 @@ def _decision(out: Path) -> list[str]:
             r.get("kind"),
             r.get("concurrency"),
             r.get("tokens"),
+            r.get("screen_when_busy", True),
+            r.get("rate"),
         ),
     )
     clinc = [r for r in every if r.get("route_set", "clinc150") == "clinc150"]
@@ -311,7 +314,16 @@ def _decision(out: Path) -> list[str]:
     )
     if single is None or "tiers" not in single:
         return ["No result: `.venv/bin/python -m benchmarks.decision`."]
-    busy = next((r for r in rows if r.get("kind") == "in_process" and r["concurrency"] == 32), None)
+    busy = next(
+        (
+            r
+            for r in rows
+            if r.get("kind") == "in_process"
+            and r["concurrency"] == 32
+            and r.get("screen_when_busy", True)
+        ),
+        None,
+    )
     http = next((r for r in rows if r.get("kind") == "http"), None)
     parts = {f"tier: {tier}": cell for tier, cell in single["tiers"].items()}
     parts["whole decision, 1 caller"] = single
@@ -387,7 +399,8 @@ def _by_setup(rows: list[Row], built: str) -> list[str]:
         return []
     prompts = "CLINC150" if "CLINC150" in built else "held-out"
 
-    def cell(setup: str, kind: str, *, concurrency: int = 1, tokens: str | None = None) -> str:
+    def cell(setup: str, kind: str, concurrency: int, tokens: str | None, when_busy: bool) -> str:
+        """``concurrency``: callers; for ``at_rate`` rows, the arrival rate."""
         found = next(
             (
                 r
@@ -395,7 +408,8 @@ def _by_setup(rows: list[Row], built: str) -> list[str]:
                 if r.get("setup") == setup
                 and r.get("kind") == kind
                 and r.get("tokens") == tokens
-                and r.get("concurrency", 1) == concurrency
+                and r.get("rate", r.get("concurrency", 1)) == concurrency
+                and r.get("screen_when_busy", True) == when_busy
             ),
             None,
         )
@@ -403,15 +417,25 @@ def _by_setup(rows: list[Row], built: str) -> list[str]:
             return ""
         screened = found.get("screen_decided")
         share = "" if screened is None else f" ({screened:.0%} by the screen)"
-        if concurrency > 1:
-            return f"{found['per_s']}/s{share}"
-        return f"{found['p50_ms']:.2f} / {found['p99_ms']:.2f} ms{share}"
+        accuracy = "" if "accuracy" not in found else f", accuracy {found['accuracy']:.3f}"
+        if kind == "in_process" and concurrency > 1:
+            return f"{found['per_s']}/s{share}{accuracy}"
+        return f"{found['p50_ms']:.2f} / {found['p99_ms']:.2f} ms{share}{accuracy}"
 
     measured = (
-        (f"{prompts} prompts, 1 caller: p50 / p99", "in_process", 1, None),
-        (f"{prompts} prompts, 32 callers: decisions", "in_process", 32, None),
-        ("prompts of 48-64 tokens: p50 / p99", "by_length", 1, "48-64"),
-        ("prompts of 200-256 tokens: p50 / p99", "by_length", 1, "200-256"),
+        (f"{prompts} prompts, 1 caller: p50 / p99", "in_process", 1, None, True),
+        (f"{prompts} prompts, 32 callers: decisions", "in_process", 32, None, True),
+        ("the same, the screen keeping its bar when busy", "in_process", 32, None, False),
+        *(
+            row
+            for rate in RATES
+            for row in (
+                (f"{rate} arriving a second: p50 / p99", "at_rate", rate, None, True),
+                ("the same, the screen keeping its bar", "at_rate", rate, None, False),
+            )
+        ),
+        ("prompts of 48-64 tokens: p50 / p99", "by_length", 1, "48-64", True),
+        ("prompts of 200-256 tokens: p50 / p99", "by_length", 1, "200-256", True),
     )
     return [
         "",
@@ -421,10 +445,8 @@ def _by_setup(rows: list[Row], built: str) -> list[str]:
         "| | " + " | ".join(f"`{s}`" for s in setups) + " |",
         "|---|" + "---|" * len(setups),
         *(
-            f"| {label} | "
-            + " | ".join(cell(s, kind, concurrency=c, tokens=t) for s in setups)
-            + " |"
-            for label, kind, c, t in measured
+            f"| {label} | " + " | ".join(cell(s, kind, c, t, when_busy) for s in setups) + " |"
+            for label, kind, c, t, when_busy in measured
         ),
     ]
 

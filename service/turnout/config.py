@@ -489,6 +489,10 @@ class RoutingSettings(_Settings, frozen=True, kw_only=True):
     cache: CacheSettings = CacheSettings()
     unsure: Literal["default_route", "best_route"] = "default_route"
     """Where a prompt goes when its best route scores under that route's threshold."""
+    screen_when_busy: bool = True
+    """A screened build's screen decides down to its lower, busy bar while the build's own
+    encoder is busy (its every worker embedding), rather than queue a prompt behind that
+    encoder's batches (`turnout.training.screen`)."""
 
 
 class TracingSettings(_Settings, frozen=True, kw_only=True):

@@ -130,7 +130,10 @@ class Metrics:
         self._cache.labels(outcome).inc()
 
     def screen(self, outcome: str) -> None:
-        """Count a prompt the screen decided (``decided``) or passed on (``passed``)."""
+        """Count a prompt the screen decided (``decided``) or passed on (``passed``).
+
+        ``decided_busy``: decided by the busy bar alone, while the build's encoder was busy.
+        """
         self._screen.labels(outcome).inc()
 
     def shared_cache(self, outcome: str) -> None:

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.to_thread
 import httpx
+import msgspec
 import pytest
 
 from tests.builds import MINILM_L6, USE_M3
@@ -21,13 +26,27 @@ from turnout.app import create_app
 from turnout.cli import main
 from turnout.cli.route import index_settings
 from turnout.config import default_exemplars
+from turnout.flow.router import NOBODY
+from turnout.metrics import Metrics
+from turnout.routing.analyze import analyze
+from turnout.routing.batcher import MicroBatcher
 from turnout.routing.encoder import OnnxEmbedder
+from turnout.routing.focus import FocusedEmbedder
 from turnout.routing.index import load_semantic
+from turnout.routing.semantic import open_semantic
 from turnout.training.screen import MIXES
+from turnout.wire.chat import decode_chat
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
+
+    import numpy as np
+    import numpy.typing as npt
+
+    from turnout.routing.analyze import RoutingInput
+    from turnout.routing.decision import RouteMatch
+    from turnout.routing.encoder import Embedder
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,6 +65,11 @@ UNREAD = "ఒక రైలు 2 గంటల్లో 120 కిలోమీట�
 def rebuild(out: Path, *extra: str) -> int:
     argv = ["index", "rebuild", "--exemplars", str(default_exemplars()), "--out", str(out)]
     return main([*argv, "--encoder", str(MINILM_L6), *extra])
+
+
+def analyzed(text: str) -> RoutingInput:
+    messages = [{"role": "user", "content": text}]
+    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1], NOBODY)
 
 
 def manifest(index: Path) -> dict[str, Any]:
@@ -159,3 +183,73 @@ def test_a_passed_on_prompt_is_decided_on_both_stages_scores_mixed(
         expected = share * stages[0] + (1 - share) * stages[1]
         for route, score in found["scores"].items():
             assert score == pytest.approx(expected[loaded.index.routes.index(route)], abs=2e-4)
+
+
+class HeldEmbedder:
+    """The build's own encoder, held inside its call until released: a busy encoder."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @property
+    def dim(self) -> int:
+        return self._embedder.dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.entered.set()
+        self.release.wait(timeout=30)
+        return self._embedder.embed(texts)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("when_busy", [True, False])
+async def test_while_the_builds_encoder_is_busy_the_screen_decides_down_to_its_busy_bar(
+    screened: Path, *, when_busy: bool
+) -> None:
+    built = manifest(screened)["screen"]
+    assert built["busy_bar"] <= built["bar"]
+    assert built["held_out_decided_busy"] >= built["held_out_decided"]
+    settings = index_settings(screened, ENVIRON)
+    routing = msgspec.structs.replace(settings.routing, screen_when_busy=when_busy)
+    settings = msgspec.structs.replace(settings, routing=routing)
+    metrics = Metrics()
+    tier = await open_semantic(settings, metrics)
+    assert tier is not None
+    held = HeldEmbedder(FocusedEmbedder(tier.build.encoder))  # as `open_semantic` wraps it
+    # No bar for the screen when idle, none but the routes' thresholds when busy: every prompt
+    # it reads and is sure of above a threshold is then decided by it only while busy.
+    tier.swap(
+        replace(
+            tier.build,
+            batcher=MicroBatcher(held, workers=1, max_batch=8),
+            bar=1.0,
+            busy_bar=0.0,
+        )
+    )
+    async with anyio.create_task_group() as tasks:
+        passed: list[RouteMatch] = []
+
+        async def first() -> None:
+            passed.append(await tier.match(analyzed(UNREAD)))
+
+        tasks.start_soon(first)
+        await anyio.to_thread.run_sync(held.entered.wait, 30)
+        assert tier.build.batcher.busy
+        if when_busy:  # decided while the encoder is still held
+            found = await tier.match(analyzed(SURE))
+            held.release.set()
+        else:  # it would wait for the encoder
+            held.release.set()
+            found = await tier.match(analyzed(SURE))
+    assert passed[0].reason.startswith("use-m3 cannot read it")  # the one that kept it busy
+    metric = metrics.registry.get_sample_value
+    if when_busy:
+        assert found.route == "code"
+        assert found.reason.startswith("use-m3 is sure of 'code'")
+        assert found.reason.endswith("its bar while minilm-l6 is busy")
+        assert metric("turnout_screen_total", {"outcome": "decided_busy"}) == 1
+    else:
+        assert found.reason.startswith("use-m3 unsure")  # it waited for the encoder
+        assert metric("turnout_screen_total", {"outcome": "passed"}) == 2

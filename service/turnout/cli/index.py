@@ -116,7 +116,9 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
             f"{report.screen['held_out_decided']:.0%} of the held-out rows; held-out accuracy "
             f"{accuracy['screen']:.3f} alone, {accuracy['encoder']:.3f} for the build's "
             f"encoder on everything (its scores mixed with {report.screen['mix']:.0%} of the "
-            f"screen's), {accuracy['together']:.3f} together",
+            f"screen's), {accuracy['together']:.3f} together; while that encoder is busy, "
+            f"at least {report.screen['busy_bar']} "
+            f"({report.screen['held_out_decided_busy']:.0%} of the rows)",
             markup=False,
             highlight=False,
         )

@@ -57,7 +57,11 @@ async def stats(
             "encoder": encoder.name,
             "screen": None
             if screen is None
-            else {"encoder": screen.encoder.name, "bar": semantic.build.bar},
+            else {
+                "encoder": screen.encoder.name,
+                "bar": semantic.build.bar,
+                "busy_bar": semantic.build.busy_bar,
+            },
             "routes": list(index.routes),
             "exemplars": len(index.texts),
             "thresholds": index.thresholds,

@@ -53,6 +53,11 @@ class MicroBatcher:
         """The embedder's vector size."""
         return self._embedder.dim
 
+    @property
+    def busy(self) -> bool:
+        """Whether every worker is embedding: a text queued now waits for a batch to end."""
+        return self._busy >= self._workers
+
     async def embed(self, text: str) -> npt.NDArray[np.float32]:
         """The embedding of ``text``, shape ``(dim,)``."""
         return (await self.embed_all((text,)))[0]

@@ -154,6 +154,8 @@ class Loaded:
     """The share of tokens unknown to the screen at which it passes a prompt on unread."""
     mix: float = 0.0
     """The screen's share of the scores a prompt it read and passed on is decided on."""
+    busy_bar: float = 1.0
+    """The screen's bar while the build's encoder is busy (at most ``bar``)."""
 
 
 def load_semantic(
@@ -205,6 +207,7 @@ def load_semantic(
         float(screened["bar"]),
         float(screened["unread"]),
         float(screened.get("mix", 0.0)),
+        float(screened.get("busy_bar") or screened["bar"]),
     )
 
 

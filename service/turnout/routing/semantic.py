@@ -69,6 +69,8 @@ class Build:
     """The share of tokens unknown to the screen at which it passes a prompt on unread."""
     mix: float = 0.0
     """The screen's share of the scores a prompt it read and passed on is decided on."""
+    busy_bar: float = 1.0
+    """How sure the screen must be to decide while the build's encoder is busy."""
 
     @property
     def first(self) -> Build:
@@ -85,10 +87,12 @@ class _Screened:
     """What the screen made of a prompt: its decision if sure, else why not and its scores.
 
     ``guess``: its best route when it is not sure but that route clears its threshold;
-    ``scores``: its fused scores, when it could read the prompt and was not sure.
+    ``scores``: its fused scores, when it could read the prompt and was not sure; ``busy``:
+    it was sure only by its busy bar.
     """
 
     sure: RouteMatch | None = None
+    busy: bool = False
     why: str = ""
     guess: str | None = None
     scores: npt.NDArray[np.float32] | None = None
@@ -123,6 +127,7 @@ class SemanticTier:
         self._neighbours = settings.routing.neighbours
         self._default_route = settings.default_route
         self._keep_best = settings.routing.unsure == "best_route"
+        self._when_busy = settings.routing.screen_when_busy
 
     @property
     def index(self) -> SemanticIndex:
@@ -224,9 +229,10 @@ class SemanticTier:
             decided = self._decide(build, vector, inp)
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
             return replace(decided, phases_ms=tuple(phases))
-        read = self._screened(build, build.screen, vector, inp)
+        busy = self._when_busy and build.batcher.busy
+        read = self._screened(build, build.screen, vector, inp, busy=busy)
         if read.sure is not None:
-            self._metrics.screen("decided")
+            self._metrics.screen("decided_busy" if read.busy else "decided")
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
             return replace(read.sure, phases_ms=tuple(phases))
         self._metrics.screen("passed")
@@ -243,18 +249,31 @@ class SemanticTier:
         return replace(decided, reason=f"{read.why}; {decided.reason}", phases_ms=tuple(phases))
 
     def _screened(
-        self, build: Build, screen: Build, vector: npt.NDArray[np.float32], inp: RoutingInput
+        self,
+        build: Build,
+        screen: Build,
+        vector: npt.NDArray[np.float32],
+        inp: RoutingInput,
+        *,
+        busy: bool,
     ) -> _Screened:
-        """The screen's decision if it can read the prompt and is sure; else why it is not."""
+        """The screen's decision if it can read the prompt and is sure; else why it is not.
+
+        ``busy``: the build's encoder is busy, so the screen decides down to its busy bar.
+        """
         name = screen.encoder.name
         unknown = float(screen.encoder.unknown_share((inp.text,))[0])
         if unknown >= build.unread:
             return _Screened(why=f"{name} cannot read it ({unknown:.0%} of its tokens unknown)")
         fused, best, confidence, evidence = self._evidence(screen, vector, inp)
-        sure = max(build.bar, evidence.threshold)
+        sure = max(build.busy_bar if busy else build.bar, evidence.threshold)
         if confidence >= sure:
             reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
-            return _Screened(sure=RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence))
+            below = confidence < max(build.bar, evidence.threshold)
+            if below:
+                reason += f", its bar while {build.encoder.name} is busy"
+            match = RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence)
+            return _Screened(sure=match, busy=below)
         why = f"{name} unsure ({confidence:.2f} < {sure:.2f})"
         if confidence < evidence.threshold:
             return _Screened(why=why, scores=fused)
@@ -348,7 +367,12 @@ def _build(loaded: Loaded, routing: RoutingSettings, current: Build | None = Non
         return stage(loaded)
     first = stage(loaded.screen)
     return replace(
-        stage(loaded), screen=first, bar=loaded.bar, unread=loaded.unread, mix=loaded.mix
+        stage(loaded),
+        screen=first,
+        bar=loaded.bar,
+        unread=loaded.unread,
+        mix=loaded.mix,
+        busy_bar=loaded.busy_bar,
     )
 
 

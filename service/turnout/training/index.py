@@ -397,7 +397,12 @@ def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
     unread = screen.unknown_share([split.rows[i]["text"] for i in np.flatnonzero(split.held)])
     held = split.labels[split.held]
     share, fused = fit_mix(first.fused, fitted.fused, held, unread)
-    bar = fit_bar(first.fused, fused, held, screen_manifest["routes"], unread=unread)
+    routes = screen_manifest["routes"]
+    bar = fit_bar(first.fused, fused, held, routes, unread=unread)
+    # The busy bar: the same rule against the build's encoder alone, never above the bar.
+    busy = fit_bar(first.fused, fitted.fused, held, routes, unread=unread)
+    lower = busy if busy["bar"] < bar["bar"] else bar
+    bar |= {"busy_bar": lower["bar"], "held_out_decided_busy": lower["held_out_decided"]}
     return replace(fitted, fused=fused), {"folder": SCREEN, "mix": share} | bar
 
 
