@@ -6,7 +6,8 @@ Setups: ``use-m3`` (frozen), ``e5-small`` (frozen) and ``e5-small`` tuned on eac
 time by the router the app's lifespan builds (rules off: these are semantic route sets).
 
 - ``clinc150``: train split (151 routes, ``oos`` among them) as exemplars, ``default_route: oos``
-  with per-route thresholds; test split as queries: in-scope accuracy and out-of-scope recall.
+  with per-route thresholds; test split as queries: in-scope accuracy and out-of-scope recall,
+  and for a screened build also as if every query came while its encoder was busy (`as_busy`).
 - ``mmlu_pro``: its 14 domains; a fixed seeded split of each domain, 70% for exemplars (at most
   `MMLU_PER_DOMAIN` of them) and 30% as queries.
 - ``mgsm``: routes learned from English only (``math`` from GSM8K train, ``code`` from the
@@ -19,7 +20,7 @@ time by the router the app's lifespan builds (rules off: these are semantic rout
 Nothing here is tuned on a query set: tuning sees only the exemplars a build is given, minus the
 rows the build holds out for its thresholds.
 
-    .venv/bin/python -m benchmarks.accuracy [--quick] [--only DATASET]
+    .venv/bin/python -m benchmarks.accuracy [--quick] [--only DATASET] [--setup NAME]
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
 import numpy as np
 
 from benchmarks.common import HOME, chat_body, emit, machine, open_router, route_set_config
@@ -120,26 +123,47 @@ def _build(
     return settings, built
 
 
+def as_busy(settings: Settings) -> Settings | None:
+    """``settings`` routing by a copy of its screened index whose bar is its busy bar: every
+    prompt decided as while the tuned encoder is busy. None for an index without a screen."""
+    index = Path(str(settings.routing.index))
+    manifest = read_manifest(index)
+    if "screen" not in manifest:
+        return None
+    copy = index.parent / "as-busy"
+    shutil.copytree(index, copy, dirs_exist_ok=True)
+    manifest["screen"]["bar"] = manifest["screen"]["busy_bar"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    routing = msgspec.structs.replace(settings.routing, index=str(copy))
+    return msgspec.structs.replace(settings, routing=routing)
+
+
 def clinc150(setup: Setup, folder: Path, step: int) -> Rows:
+    """In-scope accuracy and out-of-scope recall; screened, also as if always busy (`as_busy`)."""
     rows = load_rows("clinc150")
     train = [r for r in rows if r["split"] == "train"][::step]
     test = [r for r in rows if r["split"] == "test"][::step]
     settings, built = _build(
         setup, train, folder, default_route=OUT_OF_SCOPE, unsure="default_route"
     )
-    decided, by = asyncio.run(_route(settings, [r["text"] for r in test]))
     labels = [r["label"] for r in test]
-    inside = [d == y for d, y in zip(decided, labels, strict=True) if y != OUT_OF_SCOPE]
-    outside = [d == y for d, y in zip(decided, labels, strict=True) if y == OUT_OF_SCOPE]
-    return [
-        built
-        | {"decided_by": by}
-        | {
-            "dataset": "clinc150",
-            "queries": len(test),
+
+    def scored(chosen: Settings) -> dict[str, Any]:
+        decided, by = asyncio.run(_route(chosen, [r["text"] for r in test]))
+        inside = [d == y for d, y in zip(decided, labels, strict=True) if y != OUT_OF_SCOPE]
+        outside = [d == y for d, y in zip(decided, labels, strict=True) if y == OUT_OF_SCOPE]
+        return {
+            "decided_by": by,
             "in_scope_accuracy": round(float(np.mean(inside)), 4),
             "oos_recall": round(float(np.mean(outside)), 4),
         }
+
+    busy = as_busy(settings)
+    return [
+        built
+        | scored(settings)
+        | {"dataset": "clinc150", "queries": len(test)}
+        | ({} if busy is None else {"as_busy": scored(busy)})
     ]
 
 
