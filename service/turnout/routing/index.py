@@ -207,7 +207,7 @@ def load_semantic(
         float(screened["bar"]),
         float(screened["unread"]),
         float(screened.get("mix", 0.0)),
-        float(screened.get("busy_bar") or screened["bar"]),
+        float(screened["busy_bar" if "busy_bar" in screened else "bar"]),
     )
 
 
