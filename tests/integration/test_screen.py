@@ -30,6 +30,7 @@ from turnout.flow.router import NOBODY
 from turnout.metrics import Metrics
 from turnout.routing.analyze import analyze
 from turnout.routing.batcher import MicroBatcher
+from turnout.routing.decision import Tier
 from turnout.routing.encoder import OnnxEmbedder
 from turnout.routing.focus import FocusedEmbedder
 from turnout.routing.index import load_semantic
@@ -244,12 +245,16 @@ async def test_while_the_builds_encoder_is_busy_the_screen_decides_down_to_its_b
             held.release.set()
             found = await tier.match(analyzed(SURE))
     assert passed[0].reason.startswith("use-m3 cannot read it")  # the one that kept it busy
+    again = await tier.match(analyzed(SURE))  # the encoder is free now
     metric = metrics.registry.get_sample_value
     if when_busy:
         assert found.route == "code"
         assert found.reason.startswith("use-m3 is sure of 'code'")
         assert found.reason.endswith("its bar while minilm-l6 is busy")
         assert metric("turnout_screen_total", {"outcome": "decided_busy"}) == 1
+        # Not cached: the busy bar's decision holds only while the encoder is busy.
+        assert again.reason.startswith("use-m3 unsure")
     else:
         assert found.reason.startswith("use-m3 unsure")  # it waited for the encoder
         assert metric("turnout_screen_total", {"outcome": "passed"}) == 2
+        assert (again.tier, again.route) == (Tier.CACHE, found.route)

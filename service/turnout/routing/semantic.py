@@ -182,7 +182,7 @@ class SemanticTier:
         stage = "semantic.encoder" if build.screen is None else "semantic.screen"
         phases = [(stage, (embedded - started) * MS)]
         if self._cache is None:
-            return await self._scored(build, vector, inp, phases, guessed)
+            return (await self._scored(build, vector, inp, phases, guessed))[0]
         scope, tenant = build.index.build_id, inp.tenant
         hit, outcome = _above(first.index, *self._cache.get(scope, tenant, vector, inp.text))
         self._metrics.cache(outcome)
@@ -205,7 +205,9 @@ class SemanticTier:
                 cached.evidence,
                 phases_ms=tuple(phases),
             )
-        decided = await self._scored(build, vector, inp, phases, guessed)
+        decided, lasting = await self._scored(build, vector, inp, phases, guessed)
+        if not lasting:
+            return decided
         self._cache.put(scope, tenant, vector, inp.text, decided)
         if self.shared is not None:
             self.shared.put(scope, tenant, vector, inp.text, decided)
@@ -218,23 +220,25 @@ class SemanticTier:
         inp: RoutingInput,
         phases: list[tuple[str, float]],
         guessed: Guessed | None,
-    ) -> RouteMatch:
+    ) -> tuple[RouteMatch, bool]:
         """Decide on ``vector`` (the first stage's); a screen unsure of it asks the build's.
 
-        The second embedding is the ``semantic.encoder`` phase; both stages' scoring is
+        Returns the decision and whether the decision caches may keep it: not one the screen
+        made by its busy bar alone, which holds only while the build's encoder is busy. The
+        second embedding is the ``semantic.encoder`` phase; both stages' scoring is
         ``semantic.knn_classifier``.
         """
         started = perf_counter()
         if build.screen is None:
             decided = self._decide(build, vector, inp)
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
-            return replace(decided, phases_ms=tuple(phases))
+            return replace(decided, phases_ms=tuple(phases)), True
         busy = self._when_busy and build.batcher.busy
         read = self._screened(build, build.screen, vector, inp, busy=busy)
         if read.sure is not None:
             self._metrics.screen("decided_busy" if read.busy else "decided")
             phases.append(("semantic.knn_classifier", (perf_counter() - started) * MS))
-            return replace(read.sure, phases_ms=tuple(phases))
+            return replace(read.sure, phases_ms=tuple(phases)), not read.busy
         self._metrics.screen("passed")
         passed = perf_counter()
         if read.guess is not None and guessed is not None:
@@ -246,7 +250,9 @@ class SemanticTier:
         scoring = (passed - started) + (perf_counter() - embedded)
         phases += [("semantic.encoder", (embedded - passed) * MS)]
         phases += [("semantic.knn_classifier", scoring * MS)]
-        return replace(decided, reason=f"{read.why}; {decided.reason}", phases_ms=tuple(phases))
+        return replace(
+            decided, reason=f"{read.why}; {decided.reason}", phases_ms=tuple(phases)
+        ), True
 
     def _screened(
         self,
