@@ -50,6 +50,7 @@ from turnout.training.exemplars import ExemplarSet, load_exemplars
 from turnout.training.index import rebuild
 
 if TYPE_CHECKING:
+    from turnout.flow.router import Router
     from turnout.routing.encoder import OnnxEmbedder
 
 # (encoder_workers, encoder_threads) on two cores
@@ -74,17 +75,22 @@ def _config(
     return route_set_config(f"index: {index}{workers}{busy}", routes, "general")
 
 
+async def _warmed(config: str, bodies: list[bytes]) -> Router:
+    """``config``'s router, warmed on the last 50 of ``bodies`` (which are then not measured)."""
+    router = await open_router(parse_settings(config.encode(), {}))
+    for body in bodies[-50:]:
+        await router.route(body)
+    return router
+
+
 async def in_process(
     config: str, prompts: list[tuple[str, str]], *, levels: tuple[int, ...] = (1, 32)
 ) -> list[dict[str, Any]]:
     """Decisions at 1 and at 32 callers, each on its own half of ``prompts`` (text, route; so
     the decision cache never answers from the other level), with each tier's own time and the
     accuracy: of the prompts whose route is not `OUT_OF_SCOPE`, the share routed there."""
-    settings = parse_settings(config.encode(), {})
-    router = await open_router(settings)
     bodies = [chat_body(prompt) for prompt, _ in prompts]
-    for body in bodies[-50:]:
-        await router.route(body)
+    router = await _warmed(config, bodies)
     half = (len(bodies) - 50) // 2
     rows = []
     for concurrency, start in ((1, 0), (32, half)):
@@ -122,10 +128,8 @@ async def at_rate(config: str, prompts: list[tuple[str, str]], rate: int) -> dic
 
     Each decision's time counts from when it was due, so a lagging event loop is counted too.
     """
-    router = await open_router(parse_settings(config.encode(), {}))
     bodies = [chat_body(prompt) for prompt, _ in prompts]
-    for body in bodies[-50:]:
-        await router.route(body)
+    router = await _warmed(config, bodies)
     bodies = bodies[: min(len(bodies) - 50, 4 * rate)]
     samples: list[float] = []
 

@@ -22,13 +22,12 @@ from tests.builds import MINILM_L6, USE_M3
 from tests.conftest import ENVIRON
 from tests.fakes.server import serve_in_thread
 from tests.integration.test_semantic import decide, swap_under_load
+from tests.unit.test_routing import inp
 from turnout.app import create_app
 from turnout.cli import main
 from turnout.cli.route import index_settings
 from turnout.config import default_exemplars
-from turnout.flow.router import NOBODY
 from turnout.metrics import Metrics
-from turnout.routing.analyze import analyze
 from turnout.routing.batcher import MicroBatcher
 from turnout.routing.decision import Tier
 from turnout.routing.encoder import OnnxEmbedder
@@ -36,7 +35,6 @@ from turnout.routing.focus import FocusedEmbedder
 from turnout.routing.index import load_semantic
 from turnout.routing.semantic import open_semantic
 from turnout.training.screen import MIXES
-from turnout.wire.chat import decode_chat
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -45,7 +43,6 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from turnout.routing.analyze import RoutingInput
     from turnout.routing.decision import RouteMatch
     from turnout.routing.encoder import Embedder
 
@@ -66,11 +63,6 @@ UNREAD = "ఒక రైలు 2 గంటల్లో 120 కిలోమీట�
 def rebuild(out: Path, *extra: str) -> int:
     argv = ["index", "rebuild", "--exemplars", str(default_exemplars()), "--out", str(out)]
     return main([*argv, "--encoder", str(MINILM_L6), *extra])
-
-
-def analyzed(text: str) -> RoutingInput:
-    messages = [{"role": "user", "content": text}]
-    return analyze(decode_chat(msgspec.json.encode({"messages": messages}))[1], NOBODY)
 
 
 def manifest(index: Path) -> dict[str, Any]:
@@ -233,19 +225,19 @@ async def test_while_the_builds_encoder_is_busy_the_screen_decides_down_to_its_b
         passed: list[RouteMatch] = []
 
         async def first() -> None:
-            passed.append(await tier.match(analyzed(UNREAD)))
+            passed.append(await tier.match(inp(UNREAD)))
 
         tasks.start_soon(first)
         await anyio.to_thread.run_sync(held.entered.wait, 30)
         assert tier.build.batcher.busy
         if when_busy:  # decided while the encoder is still held
-            found = await tier.match(analyzed(SURE))
+            found = await tier.match(inp(SURE))
             held.release.set()
         else:  # it would wait for the encoder
             held.release.set()
-            found = await tier.match(analyzed(SURE))
+            found = await tier.match(inp(SURE))
     assert passed[0].reason.startswith("use-m3 cannot read it")  # the one that kept it busy
-    again = await tier.match(analyzed(SURE))  # the encoder is free now
+    again = await tier.match(inp(SURE))  # the encoder is free now
     metric = metrics.registry.get_sample_value
     if when_busy:
         assert found.route == "code"

@@ -272,10 +272,11 @@ class SemanticTier:
         if unknown >= build.unread:
             return _Screened(why=f"{name} cannot read it ({unknown:.0%} of its tokens unknown)")
         fused, best, confidence, evidence = self._evidence(screen, vector, inp)
-        sure = max(build.busy_bar if busy else build.bar, evidence.threshold)
+        normal = max(build.bar, evidence.threshold)
+        sure = max(build.busy_bar, evidence.threshold) if busy else normal
         if confidence >= sure:
             reason = f"{name} is sure of '{best}' ({confidence:.2f} >= {sure:.2f})"
-            below = confidence < max(build.bar, evidence.threshold)
+            below = confidence < normal
             if below:
                 reason += f", its bar while {build.encoder.name} is busy"
             match = RouteMatch(best, Tier.SEMANTIC, confidence, reason, evidence)
