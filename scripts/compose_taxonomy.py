@@ -173,7 +173,13 @@ DRAWS: Final[dict[str, tuple[Draw, ...]]] = {
 COMPOSED: Final[dict[str, tuple[Composed, ...]]] = {
     "summarization": (Composed("summarization", "passages", 130, 10),),
     "extraction": (Composed("extraction", "passages", 120, 10),),
-    "creative_writing": (Composed("creative_forms", "creative_topics", 70, 6),),
+    "creative_writing": (
+        Composed("creative_forms", "creative_topics", 70, 6),
+        # The passages that summarization and extraction wrap, under a request to write from
+        # them: the instruction, not the material, names the route. None held out, so that
+        # ``index/heldout`` stays as it was scored before (``index/heldout4`` scores these).
+        Composed("creative_writing", "passages", 60, 0),
+    ),
 }
 # Held-out wrappers for foreign or English texts drawn from the held-out halves of datasets.
 HELDOUT_WRAPS: Final = {
@@ -240,6 +246,9 @@ def _split(rows: list[Row], draw: Draw, seed: str) -> tuple[list[Row], list[Row]
 
 def _compose(spec: Composed, *, heldout: bool) -> list[str]:
     """Templates filled with passages or topics; the held-out set has its own of both."""
+    count = spec.heldout if heldout else spec.exemplars
+    if count == 0:
+        return []
     folder = WRITTEN / "heldout" if heldout else WRITTEN
     if spec.fill == "passages":
         templates = _lines(folder / "templates" / f"{spec.name}.txt")
@@ -250,7 +259,6 @@ def _compose(spec: Composed, *, heldout: bool) -> list[str]:
         templates = _lines(folder / f"{spec.name}.txt")
         fillers = _lines(folder / f"{spec.fill}.txt")
         placeholder = "{topic}"
-    count = spec.heldout if heldout else spec.exemplars
     pairs = list(itertools.product(templates, fillers))
     random.Random(f"{spec.name}:{heldout}").shuffle(pairs)
     if len(pairs) < count:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fakes.server import serve_in_thread
 from turnout.app import create_app
@@ -91,8 +92,11 @@ def test_the_second_held_out_set_shares_no_dataset_and_no_text_with_the_exemplar
     assert not _repeats(rows)
 
 
-def test_the_third_held_out_set_is_written_chat_and_chinese_prompts_no_exemplar_repeats() -> None:
-    rows = _heldout("heldout3")
+@pytest.mark.parametrize("folder", ["heldout3", "heldout4"])
+def test_the_written_held_out_sets_are_chat_and_chinese_prompts_no_exemplar_repeats(
+    folder: str,
+) -> None:
+    rows = _heldout(folder)
     assert len(rows) >= 100
     assert {row["route"] for row in rows} <= ROUTES
     assert {row["source"] for row in rows} == {"written_chat", "written_zh"}
