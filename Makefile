@@ -44,4 +44,4 @@ lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v "^turnout" > requirements.lock
 
 clean:
-	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache .coverage  # builds: turnout setup --force
+	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*  # builds: turnout setup --force
