@@ -14,8 +14,8 @@ time by the router the app's lifespan builds (rules off: these are semantic rout
   Stack Overflow questions' train split, ``knowledge`` from MMLU-Pro, ``questions`` from
   XQuAD's English questions); each of MGSM's problems, in 11 languages, should go to ``math``.
 - ``taxonomy``: the default taxonomy's exemplars; its held-out prompts (``index/heldout``), the
-  second held-out set (``index/heldout2``), the third (``index/heldout3``) and the fourth
-  (``index/heldout4``), each when it is there.
+  second held-out set (``index/heldout2``), the third (``index/heldout3``), the fourth
+  (``index/heldout4``) and the fifth (``index/heldout5``), each when it is there.
 
 Nothing here is tuned on a query set: tuning sees only the exemplars a build is given, minus the
 rows the build holds out for its thresholds.
@@ -75,6 +75,7 @@ ENGLISH_ROUTE_ROWS: Final = 300
 HELDOUT2: Final = HELDOUT.parent / "heldout2"
 HELDOUT3: Final = HELDOUT.parent / "heldout3"
 HELDOUT4: Final = HELDOUT.parent / "heldout4"
+HELDOUT5: Final = HELDOUT.parent / "heldout5"
 
 Rows = list[dict[str, Any]]
 
@@ -237,6 +238,7 @@ def taxonomy(setup: Setup, folder: Path, step: int) -> Rows:
         ("taxonomy heldout2", HELDOUT2),
         ("taxonomy heldout3", HELDOUT3),
         ("taxonomy heldout4", HELDOUT4),
+        ("taxonomy heldout5", HELDOUT5),
     )
     for name, where in sets:
         if not where.is_dir():

@@ -763,6 +763,7 @@ def _encoders(_: Path) -> list[str]:
         "taxonomy heldout2": "default taxonomy, second held-out set",
         "taxonomy heldout3": "default taxonomy, third held-out set (chat prompts, Chinese)",
         "taxonomy heldout4": "default taxonomy, fourth held-out set (chat prompts, Chinese)",
+        "taxonomy heldout5": "default taxonomy, fifth held-out set (chat prompts, Chinese)",
     }
     table = [
         "| route set | " + " | ".join(f"`{s}`" for s in setups) + " |",

@@ -92,7 +92,7 @@ def test_the_second_held_out_set_shares_no_dataset_and_no_text_with_the_exemplar
     assert not _repeats(rows)
 
 
-@pytest.mark.parametrize("folder", ["heldout3", "heldout4"])
+@pytest.mark.parametrize("folder", ["heldout3", "heldout4", "heldout5"])
 def test_the_written_held_out_sets_are_chat_and_chinese_prompts_no_exemplar_repeats(
     folder: str,
 ) -> None:
