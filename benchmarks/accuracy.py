@@ -15,7 +15,8 @@ time by the router the app's lifespan builds (rules off: these are semantic rout
   XQuAD's English questions); each of MGSM's problems, in 11 languages, should go to ``math``.
 - ``taxonomy``: the default taxonomy's exemplars; its held-out prompts (``index/heldout``), the
   second held-out set (``index/heldout2``), the third (``index/heldout3``), the fourth
-  (``index/heldout4``) and the fifth (``index/heldout5``), each when it is there.
+  (``index/heldout4``) and the fifth (``index/heldout5``), each when it is there; and MGSM's
+  problems, which should all go to ``math``.
 
 Nothing here is tuned on a query set: tuning sees only the exemplars a build is given, minus the
 rows the build holds out for its thresholds.
@@ -209,22 +210,24 @@ def mgsm(setup: Setup, folder: Path, step: int) -> Rows:
     settings, built = _build(
         setup, exemplars, folder, default_route="questions", unsure="best_route"
     )
+    return [built | _to_math(settings, step, "mgsm")]
+
+
+def _to_math(settings: Settings, step: int, dataset: str) -> dict[str, Any]:
+    """Of MGSM's problems, the share ``settings`` routes to ``math`` in each language."""
     problems = load_rows("mgsm")[::step]
     decided, by = asyncio.run(_route(settings, [r["text"] for r in problems]))
     by_language: dict[str, list[bool]] = {}
     for row, route in zip(problems, decided, strict=True):
         by_language.setdefault(row["label"], []).append(route == "math")
     shares = {language: round(float(np.mean(v)), 3) for language, v in by_language.items()}
-    return [
-        built
-        | {"decided_by": by}
-        | {
-            "dataset": "mgsm",
-            "queries": len(problems),
-            "routed_to_math": shares,
-            "lowest": min(shares.values()),
-        }
-    ]
+    return {
+        "decided_by": by,
+        "dataset": dataset,
+        "queries": len(problems),
+        "routed_to_math": shares,
+        "lowest": min(shares.values()),
+    }
 
 
 def taxonomy(setup: Setup, folder: Path, step: int) -> Rows:
@@ -251,7 +254,7 @@ def taxonomy(setup: Setup, folder: Path, step: int) -> Rows:
             | {"decided_by": by}
             | {"dataset": name, "queries": len(rows), "accuracy": round(float(np.mean(right)), 4)}
         )
-    return out
+    return [*out, built | _to_math(settings, step, "taxonomy mgsm")]
 
 
 DATASETS: Final = {"clinc150": clinc150, "mmlu_pro": mmlu_pro, "mgsm": mgsm, "taxonomy": taxonomy}

@@ -764,6 +764,7 @@ def _encoders(_: Path) -> list[str]:
         "taxonomy heldout3": "default taxonomy, third held-out set (chat prompts, Chinese)",
         "taxonomy heldout4": "default taxonomy, fourth held-out set (chat prompts, Chinese)",
         "taxonomy heldout5": "default taxonomy, fifth held-out set (chat prompts, Chinese)",
+        "taxonomy mgsm": "MGSM to `math` by the default taxonomy: lowest language",
     }
     table = [
         "| route set | " + " | ".join(f"`{s}`" for s in setups) + " |",
