@@ -56,6 +56,8 @@ UNSURE = (
     "Converting 85 F to Celsius.",
     "what should I cook for dinner tonight?",
 )
+# One of the default taxonomy's exemplars, in Swahili: use-m3 was not trained on it.
+SWAHILI = "Andika hadithi fupi kuhusu simba aliyepoteza sauti yake"
 # Telugu: use-m3 has no pieces for its script, so it cannot be sure of it.
 UNREAD = "ఒక రైలు 2 గంటల్లో 120 కిలోమీటర్లు ప్రయాణిస్తే, దాని సగటు వేగం ఎంత?"
 
@@ -111,6 +113,19 @@ def test_a_screened_build_keeps_both_stages_and_the_bar(
     assert manifest(again)["screen"] == screen
     out = capsys.readouterr().out
     assert f"screen use-m3: decides prompts it scores at least {screen['bar']}" in out
+
+
+def test_the_screen_learns_only_from_exemplars_in_its_encoders_languages(screened: Path) -> None:
+    def texts(folder: Path) -> set[str]:
+        lines = (folder / "exemplars.jsonl").read_text().splitlines()
+        return {json.loads(line)["text"] for line in lines}
+
+    build, first = texts(screened), texts(screened / "screen")
+    assert SWAHILI in build
+    assert SWAHILI not in first
+    assert first < build
+    assert manifest(screened)["screen"]["other_languages"] == len(build - first)
+    assert manifest(screened / "screen")["exemplars"] == len(first)
 
 
 def test_the_screen_decides_what_it_is_sure_of_and_passes_on_the_rest(screened_url: str) -> None:

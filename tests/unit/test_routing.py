@@ -289,6 +289,17 @@ def test_metadata_language_and_modality_conditions() -> None:
     assert route("请帮我总结这篇文章") == "zh"  # no spaces in Chinese: no word boundary needed
 
 
+def test_the_detector_names_varieties_of_chinese_by_their_macrolanguage() -> None:
+    detect = LanguageDetector()
+    # py3langid's own model calls both Wu Chinese: they are Mandarin, and a zh rule wants them.
+    assert detect("娜娜有23个糖果婷婷有30个两人一共有多少个糖果") == "zh"
+    assert detect("上海市浦东新区世纪大道") == "zh"
+    assert detect.guess("12 + 7 = ?") == ("und", 1.0)
+    language, sure = detect.guess("Andika hadithi fupi kuhusu simba aliyepoteza sauti yake")
+    assert language == "sw"
+    assert sure > 0.9
+
+
 def test_bad_rules_are_refused_at_load_naming_the_rule() -> None:
     base = b"""
 providers:

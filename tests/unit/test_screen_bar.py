@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from turnout.training.screen import MIN_ACCEPTED, UNREAD, fit_bar, fit_mix
+from turnout.models.use import LANGUAGES
+from turnout.routing.language import LanguageDetector
+from turnout.training.screen import MIN_ACCEPTED, UNREAD, fit_bar, fit_mix, learnable
 
 ROUTES = {"a": {"threshold": 0.1}, "b": {"threshold": 0.1}}
 
@@ -74,3 +76,23 @@ def test_the_mix_is_the_smallest_share_of_the_screens_scores_that_routes_best() 
     unread = np.array([0.0, UNREAD, 0.0, 0.0], dtype=np.float32)
     share, mixed = fit_mix(screen, encoder, labels, unread)
     assert (share, mixed is encoder) == (0.0, True)
+
+
+def test_the_screen_learns_from_no_exemplar_surely_in_a_language_its_encoder_lacks() -> None:
+    guess = LanguageDetector().guess
+    texts = [
+        "Write a short story about a lion who lost his voice.",
+        "Andika hadithi fupi kuhusu simba aliyepoteza sauti yake",  # Swahili
+        "Viết một bài thơ ngắn về mùa xuân ở quê hương",  # Vietnamese
+        "later gator!",  # named Breton, but far from sure
+        "12 + 7 = ?",  # no letters: no language
+    ]
+    assert learnable(texts, frozenset(LANGUAGES.split(", ")), guess).tolist() == [
+        True,
+        False,
+        False,
+        True,
+        True,
+    ]
+    # An encoder that names no languages learns from every exemplar.
+    assert learnable(texts, None, guess).all()

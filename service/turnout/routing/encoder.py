@@ -139,6 +139,15 @@ class OnnxEmbedder:
         return hashlib.sha256(json.dumps([files, self.max_tokens]).encode()).hexdigest()
 
     @property
+    def languages(self) -> frozenset[str] | None:
+        """The ISO 639-1 codes of the languages it was trained on; None where the build says none.
+
+        ``use-m3`` names its 16; ``e5-small``'s hundred are not listed.
+        """
+        codes = self.manifest.get("language_codes")
+        return None if codes is None else frozenset(codes)
+
+    @property
     def dim(self) -> int:
         """384 for MiniLM, 512 for USE."""
         dim: int = self.manifest["dim"]

@@ -33,8 +33,9 @@ import numpy as np
 from turnout.routing.focus import FocusedEmbedder
 from turnout.routing.index import ENCODER_FOLDER, SCREEN, read_manifest
 from turnout.routing.knn import KnnRouter, build_index, fuse
+from turnout.routing.language import LanguageDetector
 from turnout.training.classifier import Classifier, Examples, fit
-from turnout.training.screen import SCREEN_FORMAT, fit_bar, fit_mix
+from turnout.training.screen import OTHER_LANGUAGE, SCREEN_FORMAT, fit_bar, fit_mix, learnable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -309,7 +310,8 @@ def rebuild(  # noqa: PLR0913 - the command's options, each a keyword
 
         base_sha = f"{base_sha} tuned by {RECIPE}"
     if screen is not None:
-        base_sha = f"{base_sha} screened by {screen.identity} ({SCREEN_FORMAT})"
+        learns = f"{sorted(screen.languages or ())} unless {OTHER_LANGUAGE} sure of another"
+        base_sha = f"{base_sha} screened by {screen.identity} ({SCREEN_FORMAT}; {learns})"
     build_id = build_id_of(base_sha, rows, percentile)
     existing = read_manifest(out)
     if not force and existing.get("build_id") == build_id:
@@ -385,15 +387,31 @@ def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
 ) -> tuple[_Fitted, dict[str, Any]]:
     """Fit the screen stage into ``staged``.
 
-    Returns the build's stage with its held-out scores mixed (`fit_mix`), and the manifest's
-    ``screen`` entry.
+    The screen learns from the exemplars in its encoder's languages (`learnable`) and is scored
+    on every held-out row, as serving meets them. Returns the build's stage with its held-out
+    scores mixed (`fit_mix`), and the manifest's ``screen`` entry.
     """
-    first = _fit(screen, split, previous=out / SCREEN, progress=progress)
+    texts = [row["text"] for row in split.rows]
+    learns = learnable(texts, screen.languages, LanguageDetector().guess)
+    sees = learns | split.held
+    part = _Split(
+        [row for row, seen in zip(split.rows, sees, strict=True) if seen],
+        split.labels[sees],
+        split.held[sees],
+        split.routes,
+    )
+    progress(len(texts) - len(part.rows))
+    first = _fit(screen, part, previous=out / SCREEN, progress=progress)
     staged.mkdir()
     screen_manifest = _manifest(
-        first, screen, split, build_id=build_id, percentile=percentile, tuned=False
+        first, screen, part, build_id=build_id, percentile=percentile, tuned=False
     )
-    _stage(staged, first.vectors, split.rows, first.classifier, screen_manifest)
+    kept = learns[sees]
+    rows = [row for row, keep in zip(part.rows, kept, strict=True) if keep]
+    screen_manifest["exemplars"] = len(rows)
+    for i, counts in enumerate(screen_manifest["routes"].values()):
+        counts["exemplars"] = int((part.labels[kept] == i).sum())
+    _stage(staged, first.vectors[kept], rows, first.classifier, screen_manifest)
     unread = screen.unknown_share([split.rows[i]["text"] for i in np.flatnonzero(split.held)])
     held = split.labels[split.held]
     share, fused = fit_mix(first.fused, fitted.fused, held, unread)
@@ -403,7 +421,8 @@ def _screen(  # noqa: PLR0913 - the screen stage's inputs, each a keyword
     busy = fit_bar(first.fused, fitted.fused, held, routes, unread=unread)
     lower = busy if busy["bar"] < bar["bar"] else bar
     bar |= {"busy_bar": lower["bar"], "held_out_decided_busy": lower["held_out_decided"]}
-    return replace(fitted, fused=fused), {"folder": SCREEN, "mix": share} | bar
+    entry = {"folder": SCREEN, "mix": share, "other_languages": int((~learns).sum())}
+    return replace(fitted, fused=fused), entry | bar
 
 
 def _tune(
