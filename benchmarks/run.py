@@ -32,6 +32,7 @@ FULL: Final = (
     ("cache", (), 300),
     ("decision", (), 600),
     ("long_prompts", (), 300),
+    ("batch_mates", (), 300),
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
     ("workers", (), 300),
@@ -65,6 +66,7 @@ SELF_CONTAINED: Final = frozenset(
         "tokenizers",
         "soak",
         "hostile",
+        "batch_mates",
     }
 )
 
