@@ -12,38 +12,33 @@ part of the build: the cosine between the two vectors, and how many prompts chan
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from benchmarks.common import default_index, emit, machine
+from benchmarks.common import emit, machine
 from benchmarks.taxonomy import HELDOUT, heldout_rows
-from turnout.routing.encoder import OnnxEmbedder
+from turnout.config import load_settings
 from turnout.routing.focus import FocusedEmbedder
-from turnout.routing.index import SCREEN, SemanticIndex
+from turnout.routing.index import load_semantic
 
 MATES: Final = 7
 SETS: Final = ("heldout", "heldout2", "heldout4")
 
 
-def stage_folder(index: Path, folder: Path) -> Path:
-    """Where the encoder of the build part in ``folder`` is."""
-    named = json.loads((folder / "manifest.json").read_text())["encoder"]
-    return index / named["folder"] if "folder" in named else Path(named["path"])
-
-
 def main() -> None:
-    index = default_index()
+    settings = load_settings(None, {})
+    index = Path(str(settings.routing.index))
+    loaded = load_semantic(settings.routing, {route.name for route in settings.routes})
     rows = [row for name in SETS for row in heldout_rows(HELDOUT.parent / name)]
     texts = [row["text"] for row in rows]
-    routes = {row["route"] for row in rows}
     out = []
-    for folder in (index / SCREEN, index):
-        encoder = OnnxEmbedder(stage_folder(index, folder), threads=2, max_tokens=256)
+    for stage in (loaded.screen, loaded):
+        if stage is None:
+            continue
+        encoder, part = stage.encoder, stage.index
         embed = FocusedEmbedder(encoder).embed
-        part = SemanticIndex(folder, encoder_sha=encoder.sha256, routes=routes)
         rng = np.random.default_rng(0)
         cosines, changed, right = [], 0, [0, 0]
         for row, text in zip(rows, texts, strict=True):
