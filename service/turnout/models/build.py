@@ -4,7 +4,8 @@ Encoders (one recipe module each): ``use-m3``, multilingual, the default (`turno
 and ``minilm-l6``, English (`turnout.models.minilm`, needs the ``build`` extra: torch). Each
 build is staged in a temporary folder beside its final place and renamed into it, so a crash
 leaves the previous build intact. A build whose inputs (recipe, source package version, source
-files) hash the same as the existing one is skipped, so ``turnout setup`` only pays for it once.
+files, the default exemplars its activation ranges are calibrated on) hash the same as the
+existing one is skipped, so ``turnout setup`` only pays for it once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from turnout.models import e5, minilm, use
+from turnout.models.quantize import calibration_files
 from turnout.routing.tokens import tokenizer_files
 
 
@@ -45,7 +47,7 @@ def sha256(path: Path) -> str:
 
 def input_hash(recipe: Recipe) -> str:
     parts = [recipe.RECIPE, metadata.version(recipe.SOURCE_PACKAGE)]
-    parts += [sha256(path) for path in recipe.source_files()]
+    parts += [sha256(path) for path in (*recipe.source_files(), *calibration_files())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -43,11 +43,16 @@ class Calibration:
     inputs: tuple[str, ...]
 
 
+def calibration_files() -> list[Path]:
+    """The files the calibration texts come from: an input of every encoder build."""
+    return sorted(default_exemplars().glob("*.jsonl"))
+
+
 def calibration(tokenizer: TokenIds, inputs: Sequence[str]) -> Calibration:
     """`TEXTS` of the default exemplars (every language and length among them), as read."""
     texts = [
         json.loads(line)["text"]
-        for path in sorted(default_exemplars().glob("*.jsonl"))
+        for path in calibration_files()
         for line in path.read_text().splitlines()
         if line.strip()
     ]
