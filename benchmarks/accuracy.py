@@ -7,7 +7,9 @@ time by the router the app's lifespan builds (rules off: these are semantic rout
 
 - ``clinc150``: train split (151 routes, ``oos`` among them) as exemplars, ``default_route: oos``
   with per-route thresholds; test split as queries: in-scope accuracy and out-of-scope recall,
-  and for a screened build also as if every query came while its encoder was busy (`as_busy`).
+  and for a screened build also as if every query came while its encoder was busy (`as_busy`)
+  and with its thresholds scaled by each of `CURVE` (`scaled`: the trade the operating point
+  makes).
 - ``mmlu_pro``: its 14 domains; a fixed seeded split of each domain, 70% for exemplars (at most
   `MMLU_PER_DOMAIN` of them) and 30% as queries.
 - ``mgsm``: routes learned from English only (``math`` from GSM8K train, ``code`` from the
@@ -32,7 +34,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import numpy as np
@@ -45,6 +47,9 @@ from turnout.routing.encoder import OnnxEmbedder
 from turnout.routing.index import read_manifest
 from turnout.training.exemplars import load_exemplars, route_id
 from turnout.training.index import rebuild
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # (name, encoder, tuned, the encoder that screens it or None)
 SETUPS: Final = (
@@ -71,6 +76,8 @@ def encoders(setup: Setup) -> tuple[OnnxEmbedder, OnnxEmbedder | None]:
 
 
 OUT_OF_SCOPE: Final = "oos"
+CURVE: Final = (0.9, 0.8, 0.6, 0.0)
+"""Factors on a screened build's thresholds, CLINC150 routed by each (`scaled`)."""
 MMLU_PER_DOMAIN: Final = 300
 ENGLISH_ROUTE_ROWS: Final = 300
 HELDOUT2: Final = HELDOUT.parent / "heldout2"
@@ -126,19 +133,45 @@ def _build(
     return settings, built
 
 
+def _copy(settings: Settings, name: str, edit: Callable[[dict[str, Any]], None]) -> Settings:
+    """``settings`` routing by a copy of its index, ``name`` beside it, each of its stages'
+    manifests (the screen's too) changed by ``edit``."""
+    index = Path(str(settings.routing.index))
+    copy = index.parent / name
+    shutil.copytree(index, copy, dirs_exist_ok=True)
+    for path in (copy / "manifest.json", copy / "screen" / "manifest.json"):
+        if path.exists():
+            manifest = json.loads(path.read_text())
+            edit(manifest)
+            path.write_text(json.dumps(manifest))
+    routing = msgspec.structs.replace(settings.routing, index=str(copy))
+    return msgspec.structs.replace(settings, routing=routing)
+
+
 def as_busy(settings: Settings) -> Settings | None:
     """``settings`` routing by a copy of its screened index whose bar is its busy bar: every
     prompt decided as while the tuned encoder is busy. None for an index without a screen."""
-    index = Path(str(settings.routing.index))
-    manifest = read_manifest(index)
-    if "screen" not in manifest:
+    if "screen" not in read_manifest(Path(str(settings.routing.index))):
         return None
-    copy = index.parent / "as-busy"
-    shutil.copytree(index, copy, dirs_exist_ok=True)
-    manifest["screen"]["bar"] = manifest["screen"]["busy_bar"]
-    (copy / "manifest.json").write_text(json.dumps(manifest))
-    routing = msgspec.structs.replace(settings.routing, index=str(copy))
-    return msgspec.structs.replace(settings, routing=routing)
+
+    def busy(manifest: dict[str, Any]) -> None:
+        if "screen" in manifest:
+            manifest["screen"]["bar"] = manifest["screen"]["busy_bar"]
+
+    return _copy(settings, "as-busy", busy)
+
+
+def scaled(settings: Settings, factor: float) -> Settings:
+    """``settings`` routing by a copy of its index whose every route threshold, the screen's
+    too, is ``factor`` times the build's: a point on the in-scope against out-of-scope curve
+    that the build's one operating point
+    (`turnout.training.index.THRESHOLD_PERCENTILE`) sits on."""
+
+    def scale(manifest: dict[str, Any]) -> None:
+        for route in manifest["routes"].values():
+            route["threshold"] *= factor
+
+    return _copy(settings, f"thresholds-{factor}", scale)
 
 
 def clinc150(setup: Setup, folder: Path, step: int) -> Rows:
@@ -162,11 +195,13 @@ def clinc150(setup: Setup, folder: Path, step: int) -> Rows:
         }
 
     busy = as_busy(settings)
+    curve = {str(f): scored(scaled(settings, f)) for f in CURVE} if setup[3] is not None else {}
     return [
         built
         | scored(settings)
         | {"dataset": "clinc150", "queries": len(test)}
         | ({} if busy is None else {"as_busy": scored(busy)})
+        | ({"thresholds_scaled": curve} if curve else {})
     ]
 
 

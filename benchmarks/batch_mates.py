@@ -1,11 +1,13 @@
 """Does a prompt's embedding, and its route, depend on the prompts batched with it?
 
-The int8 encoders quantize activations dynamically, one scale per batch, so a prompt embedded
-beside others can come out a little different from the same prompt alone; under load the
-`MicroBatcher` embeds prompts in such batches. For each encoder of the shipped default index
-(the screen's and the tuned one), every prompt of the taxonomy's held-out sets is embedded alone
-and then with `MATES` others drawn at random from them (seeded), and scored by that encoder's
-part of the build: the cosine between the two vectors, and how many prompts change route.
+Under load the `MicroBatcher` embeds prompts in batches. Int8 encoders that quantize
+activations dynamically, one scale per batch, make a prompt embedded beside others come out a
+little different from the same prompt alone; the shipped ones use ranges calibrated at build
+time (`turnout.models.quantize`), and this checks that they do not. For each encoder of the
+shipped default index (the screen's and the tuned one), every prompt of the taxonomy's held-out
+sets is embedded alone and then with `MATES` others drawn at random from them (seeded), and
+scored by that encoder's part of the build: the cosine between the two vectors, and how many
+prompts change route.
 
     .venv/bin/python -m benchmarks.batch_mates
 """

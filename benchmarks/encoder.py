@@ -28,17 +28,24 @@ FILLER = (
 ) * 40
 
 
-def _text_of(embedder: OnnxEmbedder, tokens: int) -> str:
-    """A prompt that tokenizes to exactly ``tokens`` ids, [CLS] and [SEP] included."""
-    ids = embedder.tokenizer.ids([FILLER])[0][1 : tokens - 1]
-    return embedder.tokenizer.decode(ids)
+def text_of(embedder: OnnxEmbedder, tokens: int) -> str:
+    """The longest run of filler words that tokenizes to at most ``tokens`` ids, all included."""
+    words = FILLER.split()
+    low, high = 1, len(words)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(embedder.tokenizer.ids([" ".join(words[:middle])])[0]) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(words[:low])
 
 
 def latency(threads: int, prompts: list[str], repeats: int) -> list[dict[str, Any]]:
     embedder = OnnxEmbedder(HOME.encoder(), threads=threads, max_tokens=512)
     rows = []
     for tokens in (16, 64, 256, 512):
-        text = _text_of(embedder, tokens)
+        text = text_of(embedder, tokens)
         for _ in range(10):
             embedder.embed([text])
         timing = time_each(embedder.embed, [[text]] * repeats)

@@ -531,6 +531,57 @@ def _tokenizers(_: Path) -> list[str]:
     ]
 
 
+def _quantization(_: Path) -> list[str]:
+    timed = latest("quantization", lambda r: (r["kind"], r.get("case"), r["build"]))
+    if not timed:
+        return ["No result: `.venv/bin/python -m benchmarks.quantization`."]
+    builds = list(dict.fromkeys(r["build"] for r in timed))
+    cases = list(dict.fromkeys(r["case"] for r in timed if r["kind"] == "latency"))
+    by = {(r.get("case"), r["build"]): r for r in timed}
+    lines = [
+        "e5-small as fp32, int8 on each batch's own activation ranges (`dynamic`, what shipped"
+        " before) and int8 on ranges calibrated at build time (`calibrated`, what ships), built"
+        " from the same graph and timed taking turns in one run (`benchmarks/quantization.py`;"
+        f" p50 / p99 ms). {_where(timed[-1])}.",
+        "",
+        "| case | " + " | ".join(f"`{b}`" for b in builds) + " |",
+        "|---|" + "---|" * len(builds),
+        *(
+            f"| {case} | "
+            + " | ".join(
+                f"{by[(case, b)]['p50_ms']:.2f} / {by[(case, b)]['p99_ms']:.2f}" for b in builds
+            )
+            + " |"
+            for case in cases
+        ),
+        "",
+        "| build | cosine to fp32: mean / min | alone against beside 7 others: p1 / min |",
+        "|---|---|---|",
+        *(
+            f"| `{r['build']}` | {r['parity_mean']:.4f} / {r['parity_min']:.4f}"
+            f" | {r['batched_p1']:.5f} / {r['batched_min']:.5f} |"
+            for r in timed
+            if r["kind"] == "vectors"
+        ),
+    ]
+    mates = latest("batch_mates", lambda r: r["encoder"])
+    if mates:
+        lines += [
+            "",
+            "The shipped default index, each held-out prompt embedded alone and beside 7 others"
+            f" (`benchmarks/batch_mates.py`; {_where(mates[-1]['machine'])}):",
+            "",
+            "| encoder | prompts | cosine p50 / min | routes changed |",
+            "|---|---:|---|---:|",
+            *(
+                f"| `{r['encoder']}` | {r['prompts']} | {r['cosine_p50']:.4f} /"
+                f" {r['cosine_min']:.4f} | {r['route_changed']} |"
+                for r in mates
+            ),
+        ]
+    return lines
+
+
 def _failover(_: Path) -> list[str]:
     rows = latest("failover", lambda r: (r.get("topology"), r.get("server")))
     if not rows:
@@ -787,6 +838,17 @@ def _encoders(_: Path) -> list[str]:
         "",
         *table,
     ]
+    curve = (by.get((SCREENED, "clinc150")) or {}).get("thresholds_scaled")
+    if curve:
+        points = "; ".join(
+            f"{factor}: {p['in_scope_accuracy']:.3f} / {p['oos_recall']:.3f}"
+            for factor, p in curve.items()
+        )
+        lines += [
+            "",
+            f"CLINC150 by `{SCREENED}` with every route threshold scaled by a factor (in scope"
+            f" / out-of-scope recall): {points}.",
+        ]
     if screened:
         lines += [
             "",
@@ -950,6 +1012,7 @@ SECTIONS: Final = (
     ("Tracing overhead", _tracing),
     ("Redis failover under load", _failover),
     ("Tokenizers: SentencePiece and tokenizers for e5-small", _tokenizers),
+    ("Quantization: activation ranges, speed and batch-mates", _quantization),
     ("Soak: minutes at a fixed rate", _soak),
     ("Hostile input and broken upstreams", _hostile),
     ("Scaling: prompt length, index size, concurrency", _scaling),

@@ -33,6 +33,7 @@ FULL: Final = (
     ("decision", (), 600),
     ("long_prompts", (), 300),
     ("batch_mates", (), 300),
+    ("quantization", (), 600),
     ("proxy_overhead", (), 600),
     ("surfaces", (), 600),
     ("workers", (), 300),
@@ -67,6 +68,7 @@ SELF_CONTAINED: Final = frozenset(
         "soak",
         "hostile",
         "batch_mates",
+        "quantization",
     }
 )
 

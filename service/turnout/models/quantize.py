@@ -66,6 +66,21 @@ def quantize(
 ) -> None:
     """Quantize ``source`` into ``out``; ``op_types`` None means every supported operator."""
     import onnx  # noqa: PLC0415 - build time only
+
+    dynamic(source, out, op_types=op_types)
+    model = onnx.load(str(out))
+    _fix_ranges(model, calibration)
+    _fuse_matmuls(model)
+    onnx.save(model, str(out))
+
+
+def dynamic(source: Path, out: Path, *, op_types: Sequence[str] | None) -> None:
+    """onnxruntime's dynamic quantization alone: each batch's own activation ranges.
+
+    The first step of `quantize`, and what the encoders shipped before it (the benchmark of
+    the two, ``benchmarks/quantization.py``, builds it).
+    """
+    import onnx  # noqa: PLC0415 - build time only
     from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
 
     logging.disable(logging.WARNING)  # the quantizer logs every tensor, and advises, on root
@@ -80,10 +95,6 @@ def quantize(
         )
     finally:
         logging.disable(logging.NOTSET)
-    model = onnx.load(str(out))
-    _fix_ranges(model, calibration)
-    _fuse_matmuls(model)
-    onnx.save(model, str(out))
 
 
 def _fix_ranges(model: ModelProto, calibration: Calibration) -> None:
