@@ -105,11 +105,13 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.enable_cpu_mem_arena = False  # the arena never shrinks after a long batch
-        # Spinning off. On (with ``session.force_spinning_stop``), a lone caller's decisions
-        # were faster (screened default index: 2.15 against 3.13 ms p50), but 32 callers got
-        # 251 against 290 decisions/s and arrivals at a fixed rate a worse p99: the spinning
-        # threads of the two encoders' sessions take the cores from each other's work
-        # (`benchmarks/decision.py --only taxonomy`, 2026-12-03, 2-core AMD EPYC).
+        # Spinning off. Left on, its threads spin for tens of milliseconds after each run (a
+        # core each, idle or not); on only within a run (``session.force_spinning_stop``), two
+        # back-to-back runs of `benchmarks/decision.py --only taxonomy` (2026-12-03, 2-core AMD
+        # EPYC) gave a lone caller 2.15 against 3.13 ms p50 but 32 callers 251 against 290
+        # decisions/s and a worse p99 at fixed rates: the two encoders' spinning threads take
+        # the cores from each other. That host's speed drifted within the hour, so this is a
+        # lead for a benchmark of its own, not a verdict.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
