@@ -34,7 +34,6 @@ from turnout.models.quantize import calibration, dynamic, quantize
 from turnout.routing.encoder import OnnxEmbedder
 from turnout.routing.tokens import load_tokenizer
 
-BUILDS: Final = ("fp32", "dynamic", "calibrated")
 LENGTHS: Final = (16, 56, 120)
 BATCH: Final = 8
 MATES: Final = 7
